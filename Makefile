@@ -1,0 +1,44 @@
+# Two commands on a fresh machine with python3 and npm: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+WORKERS ?= 1
+
+PY_STAMP     := $(VENV)/.installed
+ASSETS_STAMP := api/explorer/node_modules/.installed
+
+.PHONY: install run test lint schema clean
+
+$(PY_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# GraphiQL's assets, served by the service itself (works without internet at run time).
+$(ASSETS_STAMP): api/explorer/package.json api/explorer/package-lock.json
+	npm ci --prefix api/explorer --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(PY_STAMP) $(ASSETS_STAMP)
+
+run: install
+	$(BIN)/onboarding-api serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest
+
+# Re-export the committed SDL after a schema change (a test fails while it drifts).
+schema: install
+	$(BIN)/python -c "from resolvers.schema import schema; open('schema.graphql', 'w').write(schema.as_str() + '\n')"
+
+clean:
+	rm -rf $(VENV) api/explorer/node_modules var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,32 @@
+"""What one worker process holds for its lifetime: settings, the database, the credential keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from models.db import Database
+from models.onboarding import Credentials
+
+from .settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    credentials: Credentials
+
+    @classmethod
+    def start(cls, settings: Settings) -> Services:
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url, pool_size=settings.db_pool_size),
+            credentials=Credentials.from_config(settings, settings.previous_jwt_secret_values),
+        )
+
+
+def services_of(connection: HTTPConnection) -> Services:
+    services: Services = connection.app.state.services
+    return services

@@ -1,0 +1,94 @@
+"""What the domain needs to know, with production defaults.
+
+`api.settings.Settings` extends `DomainConfig` with the environment-loading and HTTP-level
+settings, so each setting is declared exactly once and `models` never imports `api`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+CURRENT_SIGN_IN_TEXT = (
+    "Welcome to RabbitX!\n\n"
+    "Click to sign in and on-board your wallet for trading perpetuals.\n\n"
+    "This request will not trigger a blockchain transaction or cost any gas fees. "
+    "This signature only proves you are the true owner of this wallet.\n\n"
+    "By signing this message you agree to the terms and conditions of the exchange."
+)
+LEGACY_SIGN_IN_TEXT = "Welcome to Rabbit DEX"
+BFX_SIGN_IN_TEXT = CURRENT_SIGN_IN_TEXT.replace("Welcome to RabbitX!", "Welcome to Bfx!", 1)
+
+DEV_JWT_SECRET = "dev-only-jwt-secret-never-use-in-production"  # noqa: S105 - the published dev default prod refuses
+DEV_SECRETS_KEY = "dev-only-secrets-key-never-use-in-production"
+
+
+class Exchange(BaseModel):
+    """One exchange id: the texts its users sign and its EIP-712 domain."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sign_in_texts: tuple[str, ...] = Field(min_length=1)
+    eip712_name: str
+    eip712_version: str = "1"
+    chain_id: int = Field(ge=1)
+
+
+class Market(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    default_leverage: Decimal = Field(default=Decimal(1), gt=0)
+    forced_margin: Decimal = Field(default=Decimal("0.03"), gt=0, lt=1)
+
+
+DEFAULT_EXCHANGES: dict[str, Exchange] = {
+    "rbx": Exchange(
+        sign_in_texts=(CURRENT_SIGN_IN_TEXT, LEGACY_SIGN_IN_TEXT),
+        eip712_name="RabbitXId",
+        chain_id=1,
+    ),
+    "bfx": Exchange(sign_in_texts=(BFX_SIGN_IN_TEXT,), eip712_name="BfxId", chain_id=81457),
+}
+
+DEFAULT_MARKETS: dict[str, Market] = {
+    market_id: Market()
+    for market_id in (
+        "BTC-USD",
+        "ETH-USD",
+        "SOL-USD",
+        "ARB-USD",
+        "DOGE-USD",
+        "LDO-USD",
+        "SUI-USD",
+        "PEPE1000-USD",
+        "XRP-USD",
+        "TON-USD",
+    )
+}
+
+
+class DomainConfig(BaseModel):
+    """Rules of onboarding. Lifetimes are in seconds."""
+
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    secrets_key: SecretStr = SecretStr(DEV_SECRETS_KEY)
+    signature_ttl: int = Field(default=600, ge=1, le=3600)
+    single_use_signatures: bool = True
+    access_token_ttl: int = Field(default=48 * 3600, ge=60)
+    refresh_token_ttl: int = Field(default=14 * 24 * 3600, ge=60)
+    api_key_ttl: int = Field(default=180 * 24 * 3600, ge=3600)
+    exchanges: dict[str, Exchange] = Field(default_factory=lambda: dict(DEFAULT_EXCHANGES))
+    markets: dict[str, Market] = Field(default_factory=lambda: dict(DEFAULT_MARKETS))
+
+    @field_validator("exchanges")
+    @classmethod
+    def _lower_case_ids(cls, exchanges: dict[str, Exchange]) -> dict[str, Exchange]:
+        """Clients send `EID` in any case; ids are matched lower-case."""
+        if not exchanges:
+            raise ValueError("at least one exchange is required")
+        return {key.lower(): value for key, value in exchanges.items()}
+
+    def market(self, market_id: str) -> Market:
+        """Known market, or the defaults for one the engine sent before config caught up."""
+        return self.markets.get(market_id) or Market()

@@ -1,0 +1,56 @@
+"""The one registry of error codes clients may see, and the exception that carries them.
+
+Every expected refusal is an `AppError`; anything else is a bug and gets masked by the caller.
+GraphQL copies `extensions` from the original exception, so the code reaches `extensions.code`;
+the legacy REST layer writes `"<CODE>: <message>"` and picks the HTTP status from the code.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    SIGNATURE_MISMATCH = "SIGNATURE_MISMATCH"
+    SIGNATURE_EXPIRED = "SIGNATURE_EXPIRED"
+    TIMESTAMP_TOO_FAR = "TIMESTAMP_TOO_FAR"
+    SIGNATURE_REPLAYED = "SIGNATURE_REPLAYED"
+    UNSUPPORTED_EXCHANGE = "UNSUPPORTED_EXCHANGE"
+    UNSUPPORTED_PROFILE_TYPE = "UNSUPPORTED_PROFILE_TYPE"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status a REST caller sees for this code."""
+        return _HTTP_STATUS.get(self, 400)
+
+
+_HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.INTERNAL_SERVER_ERROR: 500,
+}
+
+
+class AppError(Exception):
+    """An expected refusal: a stable code plus a message that says what to fix. Never a secret."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extensions: dict[str, object] = {"code": code.value}
+
+    @property
+    def legacy_text(self) -> str:
+        """The REST `error` text: the code first, so clients can match on it."""
+        return f"{self.code}: {self.message}"
+
+
+def bad_input(message: str) -> AppError:
+    return AppError(ErrorCode.BAD_USER_INPUT, message)

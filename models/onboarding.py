@@ -1,0 +1,276 @@
+"""The onboarding use case: verify the wallet proof, get or create the profile, issue credentials.
+
+Everything that writes happens in one transaction: the spent-signature entry, the profile and the
+credentials land together or not at all, so a refusal leaves no trace.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .config import DomainConfig
+from .db import Database
+from .enums import SELF_ONBOARDING_TYPES, ApiKeyStatus, ProfileType, SessionKind
+from .errors import AppError, ErrorCode
+from .secretbox import SecretBox
+from .tables import ApiKey, AuthSession, Profile, UsedSignature
+from .tokens import (
+    TokenSigner,
+    TokenType,
+    new_api_key,
+    new_hmac_secret,
+    new_session_id,
+    token_hash,
+)
+from .wallet import WalletProof, verify_wallet_proof, wallet_text
+
+
+@dataclass(frozen=True, slots=True)
+class OnboardRequest:
+    wallet: object
+    signature: object
+    timestamp: int
+    is_client: bool
+    exchange_id: str = "rbx"
+    profile_type: str = ProfileType.TRADER.value
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCredentials:
+    key: str
+    secret: str
+    expiration: int
+    status: str
+    tag: str
+    profile_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Onboarded:
+    profile: Profile
+    jwt: str
+    refresh_token: str | None = None
+    random_secret: str | None = None
+    api_secret: ApiCredentials | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """The keys the use case needs, built once per process from settings."""
+
+    config: DomainConfig
+    signer: TokenSigner
+    box: SecretBox
+
+    @classmethod
+    def from_config(
+        cls, config: DomainConfig, previous_jwt_secrets: tuple[str, ...] = ()
+    ) -> Credentials:
+        return cls(
+            config=config,
+            signer=TokenSigner(config.jwt_secret.get_secret_value(), previous_jwt_secrets),
+            box=SecretBox(config.secrets_key.get_secret_value()),
+        )
+
+
+async def onboard(db: Database, creds: Credentials, request: OnboardRequest) -> Onboarded:
+    config = creds.config
+    exchange_id = request.exchange_id.lower()
+    exchange = config.exchanges.get(exchange_id)
+    if exchange is None:
+        known = ", ".join(sorted(config.exchanges))
+        raise AppError(
+            ErrorCode.UNSUPPORTED_EXCHANGE,
+            f"exchange id {request.exchange_id!r} is not one of: {known}",
+        )
+    if request.profile_type not in SELF_ONBOARDING_TYPES:
+        allowed = " or ".join(sorted(SELF_ONBOARDING_TYPES))
+        raise AppError(
+            ErrorCode.UNSUPPORTED_PROFILE_TYPE,
+            f"profile type {request.profile_type!r} cannot self-onboard; use {allowed}",
+        )
+    now = time.time()
+    now_s, now_us = int(now), int(now * 1_000_000)
+    proof = verify_wallet_proof(
+        request.wallet,
+        request.signature,
+        request.timestamp,
+        exchange,
+        now=now_s,
+        ttl=config.signature_ttl,
+    )
+    async with db.write() as session:
+        if config.single_use_signatures:
+            await _spend(db, session, proof, expires_at=request.timestamp)
+        profile = await _get_or_create_profile(
+            db,
+            session,
+            config,
+            wallet_text(proof.address),
+            exchange_id,
+            request.profile_type,
+            now_us,
+        )
+        assert profile.id is not None
+        if request.is_client:
+            return await _client_session(session, creds, profile, now_s)
+        return await _market_maker_session(session, creds, profile, now_s, now_us)
+
+
+async def _spend(
+    db: Database, session: AsyncSession, proof: WalletProof, *, expires_at: int
+) -> None:
+    """Record the proof as used; a second use of the same (signer, digest) is a replay."""
+    statement = (
+        db.insert(UsedSignature)
+        .values(
+            address=wallet_text(proof.address), digest=proof.digest.hex(), expires_at=expires_at
+        )
+        .on_conflict_do_nothing()
+    )
+    result = await session.exec(statement)
+    if result.rowcount != 1:
+        raise AppError(
+            ErrorCode.SIGNATURE_REPLAYED,
+            "this signature was already used to onboard; sign a new message with a new timestamp",
+        )
+
+
+async def purge_spent_signatures(db: Database, now: int | None = None) -> int:
+    """Drop ledger entries whose timestamp has passed: those can no longer be replayed anyway."""
+    cutoff = int(time.time()) if now is None else now
+    async with db.write() as session:
+        result = await session.exec(
+            delete(UsedSignature).where(col(UsedSignature.expires_at) <= cutoff)
+        )
+    return int(result.rowcount)
+
+
+async def _get_or_create_profile(
+    db: Database,
+    session: AsyncSession,
+    config: DomainConfig,
+    wallet: str,
+    exchange_id: str,
+    profile_type: str,
+    now_us: int,
+) -> Profile:
+    """Atomic under any concurrency: the unique (wallet, exchange) key decides the one winner."""
+    by_key = select(Profile).where(Profile.wallet == wallet, Profile.exchange_id == exchange_id)
+    existing = (await session.exec(by_key)).first()
+    if existing is not None:
+        return existing
+    leverage = {market: str(m.default_leverage) for market, m in config.markets.items()}
+    insert = (
+        db.insert(Profile)
+        .values(
+            wallet=wallet,
+            exchange_id=exchange_id,
+            profile_type=profile_type,
+            leverage=leverage,
+            last_update=now_us,
+            created_at=now_us,
+        )
+        .on_conflict_do_nothing(index_elements=["wallet", "exchange_id"])
+        .returning(Profile)
+    )
+    created: Profile | None = (await session.exec(insert)).scalars().first()
+    if created is not None:
+        return created
+    return (await session.exec(by_key)).one()  # a concurrent onboarding created it first
+
+
+def _access_session(
+    creds: Credentials,
+    profile_id: int,
+    kind: SessionKind,
+    now_s: int,
+    *,
+    family_id: str | None = None,
+) -> tuple[AuthSession, str]:
+    session_id = new_session_id()
+    jwt = creds.signer.issue(
+        profile_id=profile_id,
+        session_id=session_id,
+        token_type=TokenType.ACCESS,
+        now=now_s,
+        ttl=creds.config.access_token_ttl,
+    )
+    row = AuthSession(
+        id=session_id,
+        profile_id=profile_id,
+        family_id=family_id or session_id,
+        kind=kind.value,
+        created_at=now_s,
+        expires_at=now_s + creds.config.access_token_ttl,
+    )
+    return row, jwt
+
+
+async def _client_session(
+    session: AsyncSession, creds: Credentials, profile: Profile, now_s: int
+) -> Onboarded:
+    """A brand-new browser session: access JWT, single-use refresh token, HMAC secret."""
+    assert profile.id is not None
+    row, jwt = _access_session(creds, profile.id, SessionKind.CLIENT, now_s)
+    refresh_token = creds.signer.issue(
+        profile_id=profile.id,
+        session_id=row.id,
+        token_type=TokenType.REFRESH,
+        now=now_s,
+        ttl=creds.config.refresh_token_ttl,
+    )
+    random_secret = new_hmac_secret()
+    row.refresh_hash = token_hash(refresh_token)
+    row.secret_sealed = creds.box.seal(random_secret, bound_to=f"session:{row.id}")
+    row.expires_at = now_s + creds.config.refresh_token_ttl
+    session.add(row)
+    return Onboarded(
+        profile=profile, jwt=jwt, refresh_token=refresh_token, random_secret=random_secret
+    )
+
+
+async def _market_maker_session(
+    session: AsyncSession, creds: Credentials, profile: Profile, now_s: int, now_us: int
+) -> Onboarded:
+    """A fresh JWT, and the onboarding API key: the unexpired one, or a new one."""
+    assert profile.id is not None
+    row, jwt = _access_session(creds, profile.id, SessionKind.MARKET_MAKER, now_s)
+    session.add(row)
+    current = select(ApiKey).where(
+        ApiKey.profile_id == profile.id,
+        ApiKey.tag == "",
+        ApiKey.status == ApiKeyStatus.API_GEN.value,
+        col(ApiKey.expiration) > now_s,
+    )
+    api_key = (await session.exec(current.order_by(col(ApiKey.expiration).desc()).limit(1))).first()
+    if api_key is None:
+        secret = new_hmac_secret()
+        key = new_api_key()
+        api_key = ApiKey(
+            key=key,
+            profile_id=profile.id,
+            secret_sealed=creds.box.seal(secret, bound_to=f"api-key:{key}"),
+            expiration=now_s + creds.config.api_key_ttl,
+            created_at=now_us,
+        )
+        session.add(api_key)
+    else:
+        secret = creds.box.open(api_key.secret_sealed, bound_to=f"api-key:{api_key.key}")
+    return Onboarded(
+        profile=profile,
+        jwt=jwt,
+        api_secret=ApiCredentials(
+            key=api_key.key,
+            secret=secret,
+            expiration=api_key.expiration,
+            status=api_key.status,
+            tag=api_key.tag,
+            profile_id=profile.id,
+        ),
+    )

@@ -1,0 +1,61 @@
+"""A profile's figures: the margin formulas applied to its rows and its own leverage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from .config import DomainConfig
+from .enums import ProfileStatus
+from .margin import (
+    AccountFigures,
+    PositionFigures,
+    account_figures,
+    initial_margin,
+    position_figures,
+)
+from .tables import Order, Position, Profile
+
+
+class ProfileMath:
+    """Binds the pure formulas to one profile's leverage and the markets' forced margins."""
+
+    def __init__(self, profile: Profile, config: DomainConfig) -> None:
+        self._profile = profile
+        self._config = config
+
+    def leverage(self, market_id: str) -> Decimal:
+        stored = self._profile.leverage.get(market_id)
+        return (
+            Decimal(stored)
+            if stored is not None
+            else self._config.market(market_id).default_leverage
+        )
+
+    def initial_margin(self, market_id: str) -> Decimal:
+        return initial_margin(self.leverage(market_id))
+
+    def forced_margin(self, market_id: str) -> Decimal:
+        return self._config.market(market_id).forced_margin
+
+    def position(self, position: Position) -> PositionFigures:
+        return position_figures(
+            position,
+            initial_margin=self.initial_margin(position.market_id),
+            forced_margin=self.forced_margin(position.market_id),
+        )
+
+    def account(
+        self, positions: Sequence[Position], open_orders: Sequence[Order]
+    ) -> AccountFigures:
+        return account_figures(
+            self._profile.balance,
+            positions,
+            open_orders,
+            initial_margin=self.initial_margin,
+            forced_margin=self.forced_margin,
+        )
+
+    def status(self, figures: AccountFigures) -> str:
+        """Stored status, overridden by the margin rule: below forced margin is liquidating."""
+        return ProfileStatus.LIQUIDATING.value if figures.liquidating else self._profile.status

@@ -1,0 +1,161 @@
+"""Persistence: one SQLModel table per stored thing.
+
+Amounts are exact: `NUMERIC` on PostgreSQL, decimal text on SQLite (which has no decimal type).
+Profile/order/position times are microseconds (BIGINT); credential expiries are unix seconds.
+Derived figures (equity, margins, notional …) are never stored: `models.margin` computes them
+from the rows, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Numeric, String, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlmodel import Field, SQLModel
+
+from .enums import ApiKeyStatus, OrderType, PositionStatus, ProfileStatus, TimeInForce
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """Decimal that round-trips exactly on every engine."""
+
+    impl = String(80)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(asdecimal=True))
+        return dialect.type_descriptor(String(80))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        return str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+def _decimal(default: Decimal | None = Decimal(0), *, nullable: bool = False) -> Any:
+    return Field(
+        default=default, sa_column=Column(ExactDecimal(), nullable=nullable, default=default)
+    )
+
+
+def _micros(*, nullable: bool = False, index: bool = False) -> Any:
+    default = None if nullable else 0
+    return Field(
+        default=default,
+        sa_column=Column(BigInteger(), nullable=nullable, index=index, default=default),
+    )
+
+
+class Profile(SQLModel, table=True):
+    __tablename__ = "profiles"
+    __table_args__ = (UniqueConstraint("wallet", "exchange_id", name="uq_profile_wallet_exchange"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    wallet: str = Field(max_length=42)
+    exchange_id: str = Field(max_length=32)
+    profile_type: str = Field(max_length=16)
+    status: str = Field(default=ProfileStatus.ACTIVE.value, max_length=16)
+    balance: Decimal = _decimal()
+    cum_trading_volume: Decimal = _decimal()
+    leverage: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    last_update: int = _micros()
+    last_liq_check: int = _micros()
+    created_at: int = _micros()
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_order_profile_status", "profile_id", "status"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    profile_id: int = Field(foreign_key="profiles.id")
+    market_id: str = Field(max_length=32)
+    order_type: str = Field(default=OrderType.LIMIT.value, max_length=24)
+    side: str = Field(max_length=8)
+    status: str = Field(max_length=16)
+    price: Decimal | None = _decimal(None, nullable=True)
+    size: Decimal = _decimal()
+    initial_size: Decimal = _decimal()
+    total_filled_size: Decimal = _decimal()
+    size_percent: Decimal | None = _decimal(None, nullable=True)
+    trigger_price: Decimal | None = _decimal(None, nullable=True)
+    time_in_force: str = Field(default=TimeInForce.GOOD_TILL_CANCEL.value, max_length=24)
+    reason: str = Field(default="", max_length=256)
+    client_order_id: str = Field(default="", max_length=64)
+    created_at: int = _micros()
+    updated_at: int = _micros()
+    timestamp: int = _micros()
+
+
+class Position(SQLModel, table=True):
+    __tablename__ = "positions"
+    __table_args__ = (Index("ix_position_profile_status", "profile_id", "status"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    profile_id: int = Field(foreign_key="profiles.id")
+    market_id: str = Field(max_length=32)
+    side: str = Field(max_length=8)
+    status: str = Field(default=PositionStatus.OPEN.value, max_length=8)
+    size: Decimal = _decimal()
+    entry_price: Decimal = _decimal()
+    fair_price: Decimal = _decimal()
+    updated_at: int = _micros()
+
+
+class Notification(SQLModel, table=True):
+    __tablename__ = "notifications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile_id: int = Field(foreign_key="profiles.id", index=True)
+    type: str = Field(max_length=32)
+    title: str = Field(max_length=256)
+    description: str = Field(default="", max_length=4096)
+    created_at: int = _micros()
+    read_at: int | None = _micros(nullable=True)
+
+
+class AuthSession(SQLModel, table=True):
+    """One issued access token (its `jti`), plus, for clients, its refresh token and HMAC secret."""
+
+    __tablename__ = "auth_sessions"
+
+    id: str = Field(primary_key=True, max_length=32)
+    profile_id: int = Field(foreign_key="profiles.id", index=True)
+    family_id: str = Field(max_length=32, index=True)
+    kind: str = Field(max_length=16)
+    refresh_hash: str | None = Field(default=None, max_length=64, unique=True)
+    secret_sealed: str | None = Field(default=None, max_length=256)
+    created_at: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    expires_at: int = Field(sa_column=Column(BigInteger(), nullable=False, index=True))
+    revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    key: str = Field(primary_key=True, max_length=64)
+    profile_id: int = Field(foreign_key="profiles.id", index=True)
+    secret_sealed: str = Field(max_length=256)
+    tag: str = Field(default="", max_length=64)
+    status: str = Field(default=ApiKeyStatus.API_GEN.value, max_length=16)
+    expiration: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    allowed_ips: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: int = _micros()
+    last_used_at: int | None = _micros(nullable=True)
+
+
+class UsedSignature(SQLModel, table=True):
+    """The single-use ledger: a proof (signer, digest) stays spent until its timestamp passes."""
+
+    __tablename__ = "used_signatures"
+
+    address: str = Field(primary_key=True, max_length=42)
+    digest: str = Field(primary_key=True, max_length=64)
+    expires_at: int = Field(sa_column=Column(BigInteger(), nullable=False, index=True))

@@ -1,0 +1,61 @@
+"""The schema object: types, scalars, and the extensions every operation runs through."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from .errors import ErrorShaping
+from .mutations import Mutation
+from .queries import Query
+from .scalars import SCALAR_MAP
+
+CACHE_SIZE = 1024
+
+
+class ReportingParserCache(ParserCache):
+    """ParserCache that leaves a syntax error to strawberry's own parse step.
+
+    The stock extension raises from its hook, outside the path that builds the result, so the
+    error would skip `ErrorShaping` and reach the client without a code. Invalid documents are
+    simply parsed twice.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """No-op: `ErrorShaping` logs what deserves logging (unexpected errors only)."""
+
+
+def build_schema(*, extensions: tuple[Any, ...] = ()) -> Schema:
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        config=StrawberryConfig(sort_schema=True, scalar_map=SCALAR_MAP),
+        extensions=[
+            ErrorShaping,
+            lambda: ReportingParserCache(maxsize=CACHE_SIZE),
+            lambda: ValidationCache(maxsize=CACHE_SIZE),
+            *extensions,
+        ],
+    )
+
+
+schema = build_schema()

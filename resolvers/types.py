@@ -1,0 +1,353 @@
+"""GraphQL object types. Each wraps a stored row; figures come from `ProfileMath`."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import strawberry
+
+from models import enums
+from models.margin import AccountFigures, PositionFigures
+from models.onboarding import ApiCredentials, Onboarded
+from models.profiles import ProfileMath
+from models.tables import Notification, Order, Position, Profile
+
+from .context import Context
+from .scalars import Int64
+
+ProfileTypeEnum = strawberry.enum(enums.ProfileType, name="ProfileType")
+ProfileStatusEnum = strawberry.enum(enums.ProfileStatus, name="ProfileStatus")
+OrderStatusEnum = strawberry.enum(enums.OrderStatus, name="OrderStatus")
+OrderTypeEnum = strawberry.enum(enums.OrderType, name="OrderType")
+SideEnum = strawberry.enum(enums.Side, name="Side")
+TimeInForceEnum = strawberry.enum(enums.TimeInForce, name="TimeInForce")
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.type(description="One market's leverage for this profile.")
+class MarketLeverage:
+    market_id: str
+    leverage: Decimal
+
+
+@strawberry.type(name="Order", description="A resting order (status open or placed).")
+class OrderNode:
+    row: strawberry.Private[Order]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.row.id)
+
+    @strawberry.field
+    def profile_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.profile_id))
+
+    @strawberry.field
+    def client_order_id(self) -> str:
+        return self.row.client_order_id
+
+    @strawberry.field
+    def market_id(self) -> str:
+        return self.row.market_id
+
+    @strawberry.field
+    def order_type(self) -> OrderTypeEnum:  # type: ignore[valid-type]
+        return enums.OrderType(self.row.order_type)
+
+    @strawberry.field
+    def side(self) -> SideEnum:  # type: ignore[valid-type]
+        return enums.Side(self.row.side)
+
+    @strawberry.field
+    def status(self) -> OrderStatusEnum:  # type: ignore[valid-type]
+        return enums.OrderStatus(self.row.status)
+
+    @strawberry.field
+    def time_in_force(self) -> TimeInForceEnum:  # type: ignore[valid-type]
+        return enums.TimeInForce(self.row.time_in_force)
+
+    @strawberry.field
+    def price(self) -> Decimal | None:
+        return self.row.price
+
+    @strawberry.field
+    def trigger_price(self) -> Decimal | None:
+        return self.row.trigger_price
+
+    @strawberry.field
+    def size(self) -> Decimal:
+        return self.row.size
+
+    @strawberry.field
+    def initial_size(self) -> Decimal:
+        return self.row.initial_size
+
+    @strawberry.field
+    def total_filled_size(self) -> Decimal:
+        return self.row.total_filled_size
+
+    @strawberry.field
+    def size_percent(self) -> Decimal | None:
+        return self.row.size_percent
+
+    @strawberry.field
+    def reason(self) -> str:
+        return self.row.reason
+
+    @strawberry.field(description="Microseconds.")
+    def created_at(self) -> Int64:
+        return Int64(self.row.created_at)
+
+    @strawberry.field(description="Microseconds.")
+    def updated_at(self) -> Int64:
+        return Int64(self.row.updated_at)
+
+    @strawberry.field(description="Microseconds.")
+    def timestamp(self) -> Int64:
+        return Int64(self.row.timestamp)
+
+
+@strawberry.type(
+    name="Position", description="An open position, valued at its market's fair price."
+)
+class PositionNode:
+    row: strawberry.Private[Position]
+    figures: strawberry.Private[PositionFigures]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.row.id)
+
+    @strawberry.field
+    def profile_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.profile_id))
+
+    @strawberry.field
+    def market_id(self) -> str:
+        return self.row.market_id
+
+    @strawberry.field
+    def side(self) -> SideEnum:  # type: ignore[valid-type]
+        return enums.Side(self.row.side)
+
+    @strawberry.field
+    def size(self) -> Decimal:
+        return self.row.size
+
+    @strawberry.field
+    def entry_price(self) -> Decimal:
+        return self.row.entry_price
+
+    @strawberry.field
+    def fair_price(self) -> Decimal:
+        return self.row.fair_price
+
+    @strawberry.field
+    def notional(self) -> Decimal:
+        return self.figures.notional
+
+    @strawberry.field
+    def unrealized_pnl(self) -> Decimal:
+        return self.figures.unrealized_pnl
+
+    @strawberry.field
+    def margin(self) -> Decimal:
+        return self.figures.margin
+
+    @strawberry.field
+    def liquidation_price(self) -> Decimal:
+        return self.figures.liquidation_price
+
+
+@strawberry.type(name="Notification")
+class NotificationNode:
+    row: strawberry.Private[Notification]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def type(self) -> str:
+        return self.row.type
+
+    @strawberry.field
+    def title(self) -> str:
+        return self.row.title
+
+    @strawberry.field
+    def description(self) -> str:
+        return self.row.description
+
+    @strawberry.field(description="Microseconds.")
+    def created_at(self) -> Int64:
+        return Int64(self.row.created_at)
+
+
+@strawberry.type(
+    name="Profile",
+    description="A trading profile, keyed by (wallet, exchange). Amounts are exact decimals.",
+)
+class ProfileNode:
+    row: strawberry.Private[Profile]
+    _figures: strawberry.Private[AccountFigures | None] = None
+
+    def _math(self, info: Info) -> ProfileMath:
+        return ProfileMath(self.row, info.context.credentials.config)
+
+    @property
+    def _id(self) -> int:
+        assert self.row.id is not None
+        return self.row.id
+
+    async def _account(self, info: Info) -> AccountFigures:
+        """Computed once per profile per request; the rows come through the request's loaders."""
+        if self._figures is None:
+            loaders = info.context.loaders
+            positions, orders = await asyncio.gather(
+                loaders.open_positions.load(self._id), loaders.open_orders.load(self._id)
+            )
+            self._figures = self._math(info).account(positions, orders)
+        return self._figures
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self._id))
+
+    @strawberry.field(description="Lower-case 0x address.")
+    def wallet(self) -> str:
+        return self.row.wallet
+
+    @strawberry.field
+    def exchange_id(self) -> str:
+        return self.row.exchange_id
+
+    @strawberry.field
+    def profile_type(self) -> ProfileTypeEnum:  # type: ignore[valid-type]
+        return enums.ProfileType(self.row.profile_type)
+
+    @strawberry.field(
+        description="`liquidating` once the account margin falls below forced margin."
+    )
+    async def status(self, info: Info) -> ProfileStatusEnum:  # type: ignore[valid-type]
+        return enums.ProfileStatus(self._math(info).status(await self._account(info)))
+
+    @strawberry.field(description="Microseconds.")
+    def last_update(self) -> Int64:
+        return Int64(self.row.last_update)
+
+    @strawberry.field(description="Microseconds; 0 until the first liquidation check.")
+    def last_liq_check(self) -> Int64:
+        return Int64(self.row.last_liq_check)
+
+    @strawberry.field
+    def balance(self) -> Decimal:
+        return self.row.balance
+
+    @strawberry.field
+    def cum_trading_volume(self) -> Decimal:
+        return self.row.cum_trading_volume
+
+    @strawberry.field
+    async def account_equity(self, info: Info) -> Decimal:
+        return (await self._account(info)).account_equity
+
+    @strawberry.field
+    async def cum_unrealized_pnl(self, info: Info) -> Decimal:
+        return (await self._account(info)).cum_unrealized_pnl
+
+    @strawberry.field
+    async def total_notional(self, info: Info) -> Decimal:
+        return (await self._account(info)).total_notional
+
+    @strawberry.field
+    async def total_position_margin(self, info: Info) -> Decimal:
+        return (await self._account(info)).total_position_margin
+
+    @strawberry.field
+    async def total_order_margin(self, info: Info) -> Decimal:
+        return (await self._account(info)).total_order_margin
+
+    @strawberry.field
+    async def account_margin(self, info: Info) -> Decimal:
+        return (await self._account(info)).account_margin
+
+    @strawberry.field
+    async def account_leverage(self, info: Info) -> Decimal:
+        return (await self._account(info)).account_leverage
+
+    @strawberry.field
+    async def health(self, info: Info) -> Decimal:
+        return (await self._account(info)).health
+
+    @strawberry.field
+    async def withdrawable_balance(self, info: Info) -> Decimal:
+        return (await self._account(info)).withdrawable_balance
+
+    @strawberry.field(description="Leverage per market, every listed market included.")
+    def leverage(self, info: Info) -> list[MarketLeverage]:
+        math = self._math(info)
+        markets = sorted({*info.context.credentials.config.markets, *self.row.leverage})
+        return [MarketLeverage(market_id=m, leverage=math.leverage(m)) for m in markets]
+
+    @strawberry.field(description="Resting orders (open or placed), newest first.")
+    async def orders(self, info: Info) -> list[OrderNode]:
+        return [OrderNode(row=row) for row in await info.context.loaders.open_orders.load(self._id)]
+
+    @strawberry.field(description="Open positions.")
+    async def positions(self, info: Info) -> list[PositionNode]:
+        math = self._math(info)
+        rows = await info.context.loaders.open_positions.load(self._id)
+        return [PositionNode(row=row, figures=math.position(row)) for row in rows]
+
+    @strawberry.field(description="Newest first.")
+    async def notifications(self, info: Info) -> list[NotificationNode]:
+        rows = await info.context.loaders.notifications.load(self._id)
+        return [NotificationNode(row=row) for row in rows]
+
+
+@strawberry.type(description="A market maker's API key pair. `Expiration` is unix seconds.")
+class ApiSecret:
+    key: str
+    secret: str
+    expiration: Int64
+    status: str
+    tag: str
+    profile_id: strawberry.ID
+
+    @classmethod
+    def of(cls, credentials: ApiCredentials) -> ApiSecret:
+        return cls(
+            key=credentials.key,
+            secret=credentials.secret,
+            expiration=Int64(credentials.expiration),
+            status=credentials.status,
+            tag=credentials.tag,
+            profile_id=strawberry.ID(str(credentials.profile_id)),
+        )
+
+
+@strawberry.type(
+    description=(
+        "Clients get `jwt`, `refreshToken` and `randomSecret`; market makers get `jwt` and "
+        "`apiSecret`. The other fields are null."
+    )
+)
+class OnboardPayload:
+    jwt: str
+    refresh_token: str | None
+    random_secret: str | None
+    api_secret: ApiSecret | None
+    profile: ProfileNode
+
+    @classmethod
+    def of(cls, result: Onboarded) -> OnboardPayload:
+        return cls(
+            jwt=result.jwt,
+            refresh_token=result.refresh_token,
+            random_secret=result.random_secret,
+            api_secret=ApiSecret.of(result.api_secret) if result.api_secret else None,
+            profile=ProfileNode(row=result.profile),
+        )

@@ -1,0 +1,111 @@
+"""Fixtures: a real database (a SQLite file, and a throwaway PostgreSQL database where a server
+is reachable), the app with its lifespan running, and GraphQL helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from starlette.testclient import TestClient
+
+from api.app import create_app
+from api.services import Services
+from api.settings import Settings
+from models.db import Database
+
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "ONBOARDING_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TABLES = (
+    "used_signatures",
+    "api_keys",
+    "auth_sessions",
+    "notifications",
+    "positions",
+    "orders",
+    "profiles",
+)
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=3)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of its own on the local PostgreSQL server, created for this run and dropped."""
+    name = f"onboarding_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        reason = f"no PostgreSQL server reachable at {POSTGRES_ADMIN_DSN}: {error}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the PostgreSQL tests, but {reason}")
+        pytest.skip(reason)
+    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    url = f"{base}/{name}"
+    db = Database(url)
+    asyncio.run(_create_and_dispose(db))
+    yield url
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _create_and_dispose(db: Database) -> None:
+    await db.create_schema()
+    await db.dispose()
+
+
+async def _truncate(url: str) -> None:
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(dsn, timeout=3)
+    try:
+        await connection.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """Each test that touches the database runs once per engine, on an empty schema."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/onboarding.db"
+    url: str = request.getfixturevalue("postgres_url")
+    asyncio.run(_truncate(url))
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, env="dev")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings)
+    with TestClient(app) as test_client:
+        test_client.portal.call(app.state.services.db.create_schema)
+        yield test_client
+
+
+@pytest.fixture
+def services(client: TestClient) -> Services:
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    return services
+
+
+def graphql(
+    client: TestClient, query: str, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    response = client.post("/graphql", json={"query": query, "variables": variables or {}})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
