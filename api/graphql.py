@@ -14,6 +14,14 @@ from .explorer import explorer_page
 from .services import services_of
 
 
+def access_token(request: Request | WebSocket) -> str | None:
+    """The caller's JWT: `Authorization: Bearer`, else the `RBT-JWT` header, else cookie `jwt`."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return request.headers.get("rbt-jwt") or request.cookies.get("jwt") or None
+
+
 class GraphQLView(GraphQL[Context, None]):
     def __init__(self, schema: Schema) -> None:
         super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
@@ -26,6 +34,7 @@ class GraphQLView(GraphQL[Context, None]):
             db=services.db,
             credentials=services.credentials,
             request_id=request.scope.get("state", {}).get("request_id", "-"),
+            access_token=access_token(request),
         )
 
     async def render_graphql_ide(self, request: Request) -> Response:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from models.db import Database
-from models.onboarding import Credentials
+from models.sessions import Credentials
 
 from .settings import Settings
 

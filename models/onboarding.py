@@ -17,16 +17,9 @@ from .config import DomainConfig
 from .db import Database
 from .enums import SELF_ONBOARDING_TYPES, ApiKeyStatus, ProfileType, SessionKind
 from .errors import AppError, ErrorCode
-from .secretbox import SecretBox
-from .tables import ApiKey, AuthSession, Profile, UsedSignature
-from .tokens import (
-    TokenSigner,
-    TokenType,
-    new_api_key,
-    new_hmac_secret,
-    new_session_id,
-    token_hash,
-)
+from .sessions import Credentials, issue_access_session, issue_client_session
+from .tables import ApiKey, Profile, UsedSignature
+from .tokens import new_api_key, new_hmac_secret
 from .wallet import WalletProof, verify_wallet_proof, wallet_text
 
 
@@ -57,25 +50,6 @@ class Onboarded:
     refresh_token: str | None = None
     random_secret: str | None = None
     api_secret: ApiCredentials | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """The keys the use case needs, built once per process from settings."""
-
-    config: DomainConfig
-    signer: TokenSigner
-    box: SecretBox
-
-    @classmethod
-    def from_config(
-        cls, config: DomainConfig, previous_jwt_secrets: tuple[str, ...] = ()
-    ) -> Credentials:
-        return cls(
-            config=config,
-            signer=TokenSigner(config.jwt_secret.get_secret_value(), previous_jwt_secrets),
-            box=SecretBox(config.secrets_key.get_secret_value()),
-        )
 
 
 async def onboard(db: Database, creds: Credentials, request: OnboardRequest) -> Onboarded:
@@ -185,53 +159,18 @@ async def _get_or_create_profile(
     return (await session.exec(by_key)).one()  # a concurrent onboarding created it first
 
 
-def _access_session(
-    creds: Credentials,
-    profile_id: int,
-    kind: SessionKind,
-    now_s: int,
-    *,
-    family_id: str | None = None,
-) -> tuple[AuthSession, str]:
-    session_id = new_session_id()
-    jwt = creds.signer.issue(
-        profile_id=profile_id,
-        session_id=session_id,
-        token_type=TokenType.ACCESS,
-        now=now_s,
-        ttl=creds.config.access_token_ttl,
-    )
-    row = AuthSession(
-        id=session_id,
-        profile_id=profile_id,
-        family_id=family_id or session_id,
-        kind=kind.value,
-        created_at=now_s,
-        expires_at=now_s + creds.config.access_token_ttl,
-    )
-    return row, jwt
-
-
 async def _client_session(
     session: AsyncSession, creds: Credentials, profile: Profile, now_s: int
 ) -> Onboarded:
     """A brand-new browser session: access JWT, single-use refresh token, HMAC secret."""
     assert profile.id is not None
-    row, jwt = _access_session(creds, profile.id, SessionKind.CLIENT, now_s)
-    refresh_token = creds.signer.issue(
-        profile_id=profile.id,
-        session_id=row.id,
-        token_type=TokenType.REFRESH,
-        now=now_s,
-        ttl=creds.config.refresh_token_ttl,
-    )
-    random_secret = new_hmac_secret()
-    row.refresh_hash = token_hash(refresh_token)
-    row.secret_sealed = creds.box.seal(random_secret, bound_to=f"session:{row.id}")
-    row.expires_at = now_s + creds.config.refresh_token_ttl
+    row, tokens = issue_client_session(creds, profile.id, now_s)
     session.add(row)
     return Onboarded(
-        profile=profile, jwt=jwt, refresh_token=refresh_token, random_secret=random_secret
+        profile=profile,
+        jwt=tokens.jwt,
+        refresh_token=tokens.refresh_token,
+        random_secret=tokens.random_secret,
     )
 
 
@@ -240,7 +179,7 @@ async def _market_maker_session(
 ) -> Onboarded:
     """A fresh JWT, and the onboarding API key: the unexpired one, or a new one."""
     assert profile.id is not None
-    row, jwt = _access_session(creds, profile.id, SessionKind.MARKET_MAKER, now_s)
+    row, jwt = issue_access_session(creds, profile.id, SessionKind.MARKET_MAKER, now_s)
     session.add(row)
     current = select(ApiKey).where(
         ApiKey.profile_id == profile.id,

@@ -135,6 +135,8 @@ class AuthSession(SQLModel, table=True):
     created_at: int = Field(sa_column=Column(BigInteger(), nullable=False))
     expires_at: int = Field(sa_column=Column(BigInteger(), nullable=False, index=True))
     revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
+    replaced_by: str | None = Field(default=None, max_length=32)
+    """Set when a refresh spent this session: presenting its refresh token again is reuse."""
 
 
 class ApiKey(SQLModel, table=True):

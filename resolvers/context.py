@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from models.db import Database
-from models.onboarding import Credentials
+from models.sessions import Credentials, authenticate
+from models.tables import AuthSession
 
 from .loaders import Loaders
 
@@ -15,7 +16,19 @@ class Context:
     db: Database
     credentials: Credentials
     request_id: str
+    access_token: str | None = None
+    """From `Authorization: Bearer`, the `jwt` cookie or `RBT-JWT` (see `api.graphql`)."""
     loaders: Loaders = field(init=False)
+    _session: AuthSession | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.db)
+
+    async def session(self) -> AuthSession:
+        """The caller's live session (checked once per request), or UNAUTHENTICATED."""
+        if self._session is None:
+            self._session = await authenticate(self.db, self.credentials, self.access_token)
+        return self._session
+
+    async def profile_id(self) -> int:
+        return (await self.session()).profile_id

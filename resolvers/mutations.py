@@ -28,7 +28,7 @@ class OnboardInput:
 
 
 @strawberry.type
-class Mutation:
+class OnboardingMutation:
     @strawberry.mutation(
         description=(
             "Prove wallet ownership, get (or create) the profile, and receive credentials. "

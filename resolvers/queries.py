@@ -28,7 +28,7 @@ class Exchange:
 
 
 @strawberry.type
-class Query:
+class ExchangeQuery:
     @strawberry.field(description="Server time in unix seconds, to correct client clock skew.")
     def server_time(self) -> Int64:
         return Int64(int(time.time()))

@@ -13,9 +13,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from .errors import ErrorShaping
-from .mutations import Mutation
-from .queries import Query
+from .mutations import OnboardingMutation
+from .queries import ExchangeQuery
 from .scalars import SCALAR_MAP
+from .sessions import SessionMutation, SessionQuery
 
 CACHE_SIZE = 1024
 
@@ -35,6 +36,16 @@ class ReportingParserCache(ParserCache):
                 context.query, **context.parse_options
             )
         yield
+
+
+@strawberry.type
+class Query(ExchangeQuery, SessionQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(OnboardingMutation, SessionMutation):
+    pass
 
 
 class Schema(strawberry.Schema):

@@ -13,7 +13,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from models.config import DomainConfig
 from models.db import Database
-from models.onboarding import Credentials
+from models.sessions import Credentials
 from models.tables import Notification, Order, Position, Profile
 from resolvers.context import Context
 from resolvers.scalars import SCALAR_MAP

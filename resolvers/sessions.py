@@ -1,0 +1,58 @@
+"""Who is calling, and the session lifecycle: `me`, refresh, logout."""
+
+from __future__ import annotations
+
+import strawberry
+
+from models.sessions import refresh_client_session, revoke_all_sessions, revoke_session
+from models.tables import Profile
+
+from .types import Info, ProfileNode
+
+
+@strawberry.type(description="A new client session; the refresh token it replaces is spent.")
+class SessionPayload:
+    jwt: str
+    refresh_token: str
+    random_secret: str
+
+
+async def viewer_profile(info: Info) -> ProfileNode:
+    profile_id = await info.context.profile_id()
+    async with info.context.db.read() as session:
+        row = await session.get(Profile, profile_id)
+    assert row is not None  # sessions reference profiles; profiles are never deleted
+    return ProfileNode(row=row)
+
+
+@strawberry.type
+class SessionQuery:
+    @strawberry.field(description="The caller's profile (needs an access JWT).")
+    async def me(self, info: Info) -> ProfileNode:
+        return await viewer_profile(info)
+
+
+@strawberry.type
+class SessionMutation:
+    @strawberry.mutation(
+        description=(
+            "Trade a refresh token for a new session. A refresh token works once: presenting it "
+            "again (REFRESH_TOKEN_REUSED) revokes every session descended from its onboarding."
+        )
+    )
+    async def refresh_session(self, info: Info, refresh_token: str) -> SessionPayload:
+        _, tokens = await refresh_client_session(
+            info.context.db, info.context.credentials, refresh_token
+        )
+        return SessionPayload(
+            jwt=tokens.jwt, refresh_token=tokens.refresh_token, random_secret=tokens.random_secret
+        )
+
+    @strawberry.mutation(description="End the calling session.")
+    async def logout(self, info: Info) -> bool:
+        await revoke_session(info.context.db, (await info.context.session()).id)
+        return True
+
+    @strawberry.mutation(description="End every session of the caller's profile; returns how many.")
+    async def logout_everywhere(self, info: Info) -> int:
+        return await revoke_all_sessions(info.context.db, await info.context.profile_id())
