@@ -16,7 +16,9 @@ from tests.signing import Signer, fresh_timestamp
 
 ME = "{ me { id wallet } }"
 REFRESH = """
-mutation ($token: String!) { refreshSession(refreshToken: $token) { jwt refreshToken randomSecret } }
+mutation ($token: String!) {
+  refreshSession(refreshToken: $token) { jwt refreshToken randomSecret }
+}
 """
 
 
