@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 def app_from_environment() -> Starlette:
     """What each uvicorn worker imports: settings and logging from the environment."""
+    configure_logging("INFO")  # warnings raised while reading settings are JSON lines too
     settings = Settings()
     configure_logging(settings.log_level)
     return create_app(settings)

@@ -19,6 +19,7 @@ from .settings import Settings
 
 
 def _settings() -> Settings:
+    configure_logging("INFO")  # warnings raised while reading settings are JSON lines too
     try:
         return Settings()
     except ValidationError as error:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from api.app import app_from_environment
 from api.observability import JsonFormatter
 from tests.api.test_api_keys import ME_KEYS, REVOKE, bearer, create, data
 from tests.api.test_onboard import ok, onboard, signed
@@ -119,3 +120,14 @@ def test_log_lines_are_json_and_request_scoped(client: TestClient, captured: Cap
     assert entry["status"] == 200
     assert len(entry["request_id"]) == 32
     assert set(entry) >= {"ts", "level", "msg", "method", "ms"}
+
+
+def test_start_up_warnings_are_json_lines_too(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
+    for name in ("ONBOARDING_ENV", "ONBOARDING_JWT_SECRET", "ONBOARDING_SECRETS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    app_from_environment()
+    entries = [json.loads(line) for line in capfd.readouterr().err.splitlines()]
+    warned = {entry["msg"] for entry in entries if entry["logger"] == "onboarding.settings"}
+    assert "ONBOARDING_SECRETS_KEY is the development default; never use it in production" in warned

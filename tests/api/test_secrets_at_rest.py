@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -106,16 +104,6 @@ def test_a_raw_copy_of_the_database_holds_no_secret_or_token(
         assert secret.encode() not in file_bytes
     for hex_secret in (s for s in secrets if len(s) == 64):
         assert bytes.fromhex(hex_secret) not in file_bytes
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """The CLI configures process-wide logging; put pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def rotated(settings: Settings, current: str, *previous: str) -> Settings:
