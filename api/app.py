@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from models.api_keys import sweep_api_keys
 from models.onboarding import purge_spent_signatures
 from resolvers.schema import schema
 
@@ -24,6 +25,7 @@ from .settings import Settings
 
 log = logging.getLogger("onboarding.app")
 PURGE_INTERVAL_SECONDS = 300
+KEY_SWEEP_INTERVAL_SECONDS = 300
 
 
 async def healthz(_: Request) -> JSONResponse:
@@ -47,6 +49,16 @@ async def _purge_spent_signatures_forever(services: Services) -> None:
             log.exception("purging spent signatures failed; will retry")
 
 
+async def _sweep_api_keys_forever(services: Services) -> None:
+    """Expiry warnings and dead-key deletion; idempotent, so every worker may run it."""
+    while True:
+        await asyncio.sleep(KEY_SWEEP_INTERVAL_SECONDS)
+        try:
+            await sweep_api_keys(services.db)
+        except Exception:
+            log.exception("sweeping API keys failed; will retry")
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
 
@@ -55,10 +67,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services = Services.start(settings)
         app.state.services = services
         purger = asyncio.create_task(_purge_spent_signatures_forever(services))
+        key_sweeper = asyncio.create_task(_sweep_api_keys_forever(services))
         try:
             yield
         finally:
             purger.cancel()
+            key_sweeper.cancel()
             await services.db.dispose()
 
     return Starlette(
@@ -76,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 def app_from_environment() -> Starlette:
     """What each uvicorn worker imports: settings and logging from the environment."""
+    configure_logging("INFO")  # warnings raised while reading settings are JSON lines too
     settings = Settings()
     configure_logging(settings.log_level)
     return create_app(settings)

@@ -23,7 +23,9 @@ class Services:
         return cls(
             settings=settings,
             db=Database(settings.database_url, pool_size=settings.db_pool_size),
-            credentials=Credentials.from_config(settings, settings.previous_jwt_secret_values),
+            credentials=Credentials.from_config(
+                settings, settings.previous_jwt_secret_values, settings.previous_secrets_key_values
+            ),
         )
 
 

@@ -30,6 +30,8 @@ class Settings(DomainConfig, BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./var/onboarding.db"
     db_pool_size: int = Field(default=10, ge=1, le=200)
     previous_jwt_secrets: tuple[SecretStr, ...] = ()
+    previous_secrets_keys: tuple[SecretStr, ...] = ()
+    """Retired `secrets_key` values: what they sealed still opens (see README, rotation)."""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: str = "INFO"
 
@@ -50,12 +52,32 @@ class Settings(DomainConfig, BaseSettings):
                 "(at least 32 random characters, e.g. from "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
             )
-        if self.env is Env.PROD and len(self.jwt_secret.get_secret_value()) < 32:
-            raise ValueError("ONBOARDING_JWT_SECRET must be at least 32 characters in prod")
+        if self.env is Env.PROD:
+            self._refuse_short_or_published_keys()
         for name in weak:
             log.warning("%s is the development default; never use it in production", name)
         return self
 
+    def _refuse_short_or_published_keys(self) -> None:
+        """Short current keys are guessable; a retired key that is the published dev default
+        would let anyone forge JWTs (or plant sealed secrets) that prod accepts."""
+        for name, value in (
+            ("ONBOARDING_JWT_SECRET", self.jwt_secret),
+            ("ONBOARDING_SECRETS_KEY", self.secrets_key),
+        ):
+            if len(value.get_secret_value()) < 32:
+                raise ValueError(f"{name} must be at least 32 characters in prod")
+        for name, retired, published in (
+            ("ONBOARDING_PREVIOUS_JWT_SECRETS", self.previous_jwt_secret_values, DEV_JWT_SECRET),
+            ("ONBOARDING_PREVIOUS_SECRETS_KEYS", self.previous_secrets_key_values, DEV_SECRETS_KEY),
+        ):
+            if published in retired or "" in retired:
+                raise ValueError(f"{name} must not list an empty key or the development default")
+
     @property
     def previous_jwt_secret_values(self) -> tuple[str, ...]:
         return tuple(secret.get_secret_value() for secret in self.previous_jwt_secrets)
+
+    @property
+    def previous_secrets_key_values(self) -> tuple[str, ...]:
+        return tuple(key.get_secret_value() for key in self.previous_secrets_keys)

@@ -64,6 +64,8 @@ class PositionStatus(StrEnum):
 class ApiKeyStatus(StrEnum):
     API_GEN = "API_GEN"
     REVOKED = "REVOKED"
+    EXPIRED = "EXPIRED"
+    """Derived from the expiry when a key is shown; never stored."""
 
 
 class SessionKind(StrEnum):

@@ -13,13 +13,13 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from .api_keys import api_key_secret, new_api_key_row
 from .config import DomainConfig
 from .db import Database
 from .enums import SELF_ONBOARDING_TYPES, ApiKeyStatus, ProfileType, SessionKind
 from .errors import AppError, ErrorCode
 from .sessions import Credentials, issue_access_session, issue_client_session
 from .tables import ApiKey, Profile, UsedSignature
-from .tokens import new_api_key, new_hmac_secret
 from .wallet import WalletProof, verify_wallet_proof, wallet_text
 
 
@@ -189,18 +189,12 @@ async def _market_maker_session(
     )
     api_key = (await session.exec(current.order_by(col(ApiKey.expiration).desc()).limit(1))).first()
     if api_key is None:
-        secret = new_hmac_secret()
-        key = new_api_key()
-        api_key = ApiKey(
-            key=key,
-            profile_id=profile.id,
-            secret_sealed=creds.box.seal(secret, bound_to=f"api-key:{key}"),
-            expiration=now_s + creds.config.api_key_ttl,
-            created_at=now_us,
+        api_key, secret = new_api_key_row(
+            creds, profile.id, expiration=now_s + creds.config.api_key_ttl, now_us=now_us
         )
         session.add(api_key)
     else:
-        secret = creds.box.open(api_key.secret_sealed, bound_to=f"api-key:{api_key.key}")
+        secret = api_key_secret(creds, api_key)
     return Onboarded(
         profile=profile,
         jwt=jwt,

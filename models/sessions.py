@@ -39,12 +39,15 @@ class Credentials:
 
     @classmethod
     def from_config(
-        cls, config: DomainConfig, previous_jwt_secrets: tuple[str, ...] = ()
+        cls,
+        config: DomainConfig,
+        previous_jwt_secrets: tuple[str, ...] = (),
+        previous_secrets_keys: tuple[str, ...] = (),
     ) -> Credentials:
         return cls(
             config=config,
             signer=TokenSigner(config.jwt_secret.get_secret_value(), previous_jwt_secrets),
-            box=SecretBox(config.secrets_key.get_secret_value()),
+            box=SecretBox(config.secrets_key.get_secret_value(), previous_secrets_keys),
         )
 
 
@@ -93,16 +96,21 @@ def issue_client_session(
     random_secret = new_hmac_secret()
     row.family_id = family_id or row.id
     row.refresh_hash = token_hash(refresh_token)
-    row.secret_sealed = creds.box.seal(random_secret, bound_to=f"session:{row.id}")
+    row.secret_sealed = creds.box.seal(random_secret, bound_to=session_binding(row.id))
     row.expires_at = now_s + creds.config.refresh_token_ttl
     return row, ClientTokens(jwt=jwt, refresh_token=refresh_token, random_secret=random_secret)
+
+
+def session_binding(session_id: str) -> str:
+    """What a session's sealed secret is bound to: it opens only on that row."""
+    return f"session:{session_id}"
 
 
 def session_secret(creds: Credentials, session: AuthSession) -> str | None:
     """The session's HMAC secret (clients only)."""
     if session.secret_sealed is None:
         return None
-    return creds.box.open(session.secret_sealed, bound_to=f"session:{session.id}")
+    return creds.box.open(session.secret_sealed, bound_to=session_binding(session.id))
 
 
 async def authenticate(db: Database, creds: Credentials, access_token: str | None) -> AuthSession:
@@ -112,7 +120,12 @@ async def authenticate(db: Database, creds: Credentials, access_token: str | Non
     claims = creds.signer.verify(access_token, TokenType.ACCESS)
     async with db.read() as session:
         row = await session.get(AuthSession, claims.session_id)
-    if row is None or row.revoked_at is not None or row.profile_id != claims.profile_id:
+    if (
+        row is None
+        or row.revoked_at is not None
+        or row.expires_at <= int(time.time())
+        or row.profile_id != claims.profile_id
+    ):
         raise AppError(ErrorCode.UNAUTHENTICATED, ENDED)
     return row
 

@@ -151,6 +151,12 @@ class ApiKey(SQLModel, table=True):
     allowed_ips: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: int = _micros()
     last_used_at: int | None = _micros(nullable=True)
+    revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
+    """Unix seconds; dead keys are deleted a while after this (see models.api_keys)."""
+    expiry_warned_for: int | None = Field(
+        default=None, sa_column=Column(BigInteger(), nullable=True)
+    )
+    """The `expiration` a "expires soon" notification was sent for: one warning per expiry."""
 
 
 class UsedSignature(SQLModel, table=True):

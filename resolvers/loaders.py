@@ -16,7 +16,7 @@ from strawberry.dataloader import DataLoader
 
 from models.db import Database
 from models.enums import RESTING_ORDER_STATUSES, PositionStatus
-from models.tables import Notification, Order, Position
+from models.tables import ApiKey, Notification, Order, Position
 
 Row = TypeVar("Row", bound=SQLModel)
 
@@ -83,8 +83,24 @@ class NotificationsByProfileLoader(DataLoader[int, list[Notification]]):
         super().__init__(load_fn=load)
 
 
+class ApiKeysByProfileLoader(DataLoader[int, list[ApiKey]]):
+    """Every stored key (live, expired, revoked), newest first."""
+
+    def __init__(self, db: Database) -> None:
+        async def load(profile_ids: list[int]) -> list[list[ApiKey]]:
+            return await _rows_by_profile(
+                db,
+                ApiKey,
+                profile_ids,
+                order_by=(col(ApiKey.created_at).desc(), col(ApiKey.key)),
+            )
+
+        super().__init__(load_fn=load)
+
+
 class Loaders:
     def __init__(self, db: Database) -> None:
         self.open_orders = OpenOrdersByProfileLoader(db)
         self.open_positions = OpenPositionsByProfileLoader(db)
         self.notifications = NotificationsByProfileLoader(db)
+        self.api_keys = ApiKeysByProfileLoader(db)

@@ -12,6 +12,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from .api_keys import ApiKeyMutation
 from .errors import ErrorShaping
 from .mutations import OnboardingMutation
 from .queries import ExchangeQuery
@@ -44,7 +45,7 @@ class Query(ExchangeQuery, SessionQuery):
 
 
 @strawberry.type
-class Mutation(OnboardingMutation, SessionMutation):
+class Mutation(OnboardingMutation, SessionMutation, ApiKeyMutation):
     pass
 
 

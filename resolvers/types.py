@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 
 import strawberry
 
 from models import enums
+from models.api_keys import effective_status
+from models.errors import AppError, ErrorCode
 from models.margin import AccountFigures, PositionFigures
 from models.onboarding import ApiCredentials, Onboarded
 from models.profiles import ProfileMath
-from models.tables import Notification, Order, Position, Profile
+from models.tables import ApiKey, Notification, Order, Position, Profile
 
 from .context import Context
 from .scalars import Int64
@@ -22,6 +25,7 @@ OrderStatusEnum = strawberry.enum(enums.OrderStatus, name="OrderStatus")
 OrderTypeEnum = strawberry.enum(enums.OrderType, name="OrderType")
 SideEnum = strawberry.enum(enums.Side, name="Side")
 TimeInForceEnum = strawberry.enum(enums.TimeInForce, name="TimeInForce")
+ApiKeyStatusEnum = strawberry.enum(enums.ApiKeyStatus, name="ApiKeyStatus")
 
 Info = strawberry.Info[Context, None]
 
@@ -193,6 +197,8 @@ class NotificationNode:
 class ProfileNode:
     row: strawberry.Private[Profile]
     _figures: strawberry.Private[AccountFigures | None] = None
+    owner_proven: strawberry.Private[bool] = False
+    """True only where this very request proved wallet ownership (`onboard`)."""
 
     def _math(self, info: Info) -> ProfileMath:
         return ProfileMath(self.row, info.context.credentials.config)
@@ -307,6 +313,58 @@ class ProfileNode:
         rows = await info.context.loaders.notifications.load(self._id)
         return [NotificationNode(row=row) for row in rows]
 
+    @strawberry.field(
+        description=(
+            "The profile's API keys (live, expired and recently revoked), newest first; never "
+            "their secrets. Only the owner sees them: a caller whose access JWT belongs to this "
+            "profile, or the `onboard` response that just proved the wallet. Anyone else gets "
+            "null with FORBIDDEN (UNAUTHENTICATED without credentials)."
+        )
+    )
+    async def api_keys(self, info: Info) -> list[ApiKeyNode] | None:
+        if not self.owner_proven and await info.context.profile_id() != self._id:
+            raise AppError(ErrorCode.FORBIDDEN, "only the profile's owner may list its API keys")
+        rows = await info.context.loaders.api_keys.load(self._id)
+        now_s = int(time.time())
+        return [ApiKeyNode(row=row, now_s=now_s) for row in rows]
+
+
+@strawberry.type(
+    name="ApiKey",
+    description="A market maker's API key, without its secret (shown only once, at creation).",
+)
+class ApiKeyNode:
+    row: strawberry.Private[ApiKey]
+    now_s: strawberry.Private[int]
+
+    @strawberry.field(description="The public key id, sent as `RBT-API-KEY`.")
+    def key(self) -> str:
+        return self.row.key
+
+    @strawberry.field(description='Your label; "" is the key `onboard` hands out.')
+    def tag(self) -> str:
+        return self.row.tag
+
+    @strawberry.field(description="EXPIRED is derived from `expiration`.")
+    def status(self) -> ApiKeyStatusEnum:  # type: ignore[valid-type]
+        return effective_status(self.row, self.now_s)
+
+    @strawberry.field(description="Unix seconds.")
+    def expiration(self) -> Int64:
+        return Int64(self.row.expiration)
+
+    @strawberry.field(description="CIDRs the key may be used from; empty means any address.")
+    def allowed_ips(self) -> list[str]:
+        return list(self.row.allowed_ips)
+
+    @strawberry.field(description="Microseconds.")
+    def created_at(self) -> Int64:
+        return Int64(self.row.created_at)
+
+    @strawberry.field(description="Microseconds; null until the key signs a request.")
+    def last_used_at(self) -> Int64 | None:
+        return None if self.row.last_used_at is None else Int64(self.row.last_used_at)
+
 
 @strawberry.type(description="A market maker's API key pair. `Expiration` is unix seconds.")
 class ApiSecret:
@@ -349,5 +407,5 @@ class OnboardPayload:
             refresh_token=result.refresh_token,
             random_secret=result.random_secret,
             api_secret=ApiSecret.of(result.api_secret) if result.api_secret else None,
-            profile=ProfileNode(row=result.profile),
+            profile=ProfileNode(row=result.profile, owner_proven=True),
         )

@@ -4,6 +4,7 @@ is reachable), the app with its lifespan running, and GraphQL helpers."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -109,3 +110,13 @@ def graphql(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """For tests that run code configuring process-wide logging (the CLI, worker start-up)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

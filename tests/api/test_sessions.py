@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from typing import Any
 
+import jwt as pyjwt
 import pytest
+from pydantic import SecretStr
+from sqlmodel import col, update
 from starlette.testclient import TestClient
 
+from api.app import create_app
 from api.services import Services
+from api.settings import Settings
 from models.errors import AppError, ErrorCode
 from models.sessions import refresh_client_session
+from models.tables import AuthSession
+from models.tokens import key_id
 from tests.api.test_onboard import ok, onboard, signed
 from tests.signing import Signer, fresh_timestamp
 
@@ -125,11 +134,15 @@ def test_concurrent_refreshes_of_one_token_have_one_winner(
         return await asyncio.gather(*attempts, return_exceptions=True)
 
     outcomes = client.portal.call(race)
-    winners = [o for o in outcomes if not isinstance(o, BaseException)]
+    winners = [o for o in outcomes if isinstance(o, tuple)]
     losers = [o for o in outcomes if isinstance(o, AppError)]
     assert len(winners) == 1
     assert len(losers) == 1
-    assert losers[0].code in (ErrorCode.REFRESH_TOKEN_REUSED, ErrorCode.REFRESH_TOKEN_NOT_FOUND)
+    # The loser presented a token that is spent by the time its swap runs: that is reuse, and
+    # reuse cannot be told apart from theft, so the family (the winner's session too) ends.
+    assert losers[0].code is ErrorCode.REFRESH_TOKEN_REUSED
+    (_, winner_tokens) = winners[0]
+    assert code(me(client, winner_tokens.jwt)) == "UNAUTHENTICATED"
 
 
 def test_logout_ends_one_session_and_logout_everywhere_ends_all(client: TestClient) -> None:
@@ -151,3 +164,88 @@ def test_logout_ends_one_session_and_logout_everywhere_ends_all(client: TestClie
 @pytest.mark.parametrize("mutation", ["mutation { logout }", "mutation { logoutEverywhere }"])
 def test_logout_needs_a_session(client: TestClient, mutation: str) -> None:
     assert code(call(client, mutation)) == "UNAUTHENTICATED"
+
+
+def _forge(token: str, **changes: Any) -> str:
+    """The token with its payload edited and its original signature kept."""
+    head, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    edited = base64.urlsafe_b64encode(json.dumps({**claims, **changes}).encode()).rstrip(b"=")
+    return f"{head}.{edited.decode()}.{signature}"
+
+
+def test_edited_claims_unsigned_and_foreign_tokens_are_refused(
+    client: TestClient, services: Services
+) -> None:
+    victim, attacker = client_session(client), client_session(client)
+    victim_claims = pyjwt.decode(victim["jwt"], options={"verify_signature": False})
+    # The attacker's token, re-pointed at the victim's profile and session: signature breaks.
+    hijack = _forge(attacker["jwt"], sub=victim_claims["sub"], sid=victim_claims["sid"])
+    assert code(me(client, hijack)) == "UNAUTHENTICATED"
+    assert code(me(client, _forge(victim["jwt"], exp=2**40))) == "UNAUTHENTICATED"
+    unsigned = pyjwt.encode(victim_claims, None, algorithm="none")
+    assert code(me(client, unsigned)) == "UNAUTHENTICATED"
+    kid = pyjwt.get_unverified_header(victim["jwt"])["kid"]
+    foreign = pyjwt.encode(victim_claims, "x" * 40, algorithm="HS256", headers={"kid": kid})
+    assert code(me(client, foreign)) == "UNAUTHENTICATED"
+    # A refresh token whose type claim is edited to "access" is not an access token either.
+    assert code(me(client, _forge(victim["refreshToken"], typ="access"))) == "UNAUTHENTICATED"
+    assert "errors" not in me(client, victim["jwt"])
+
+
+def test_a_session_past_its_stored_expiry_is_refused(
+    client: TestClient, services: Services
+) -> None:
+    session = client_session(client)
+    sid = pyjwt.decode(session["jwt"], options={"verify_signature": False})["sid"]
+
+    async def expire() -> None:
+        async with services.db.write() as db_session:
+            await db_session.exec(
+                update(AuthSession).where(col(AuthSession.id) == sid).values(expires_at=1)
+            )
+
+    client.portal.call(expire)
+    assert code(me(client, session["jwt"])) == "UNAUTHENTICATED"
+
+
+def test_jwt_signing_key_rotation_keeps_sessions_alive(settings: Settings) -> None:
+    old_secret, new_secret = "old-jwt-secret-" + "o" * 32, "new-jwt-secret-" + "n" * 32
+    before = settings.model_copy(update={"jwt_secret": SecretStr(old_secret)})
+    app = create_app(before)
+    with TestClient(app) as test_client:
+        test_client.portal.call(app.state.services.db.create_schema)
+        session = client_session(test_client)
+    during = settings.model_copy(
+        update={
+            "jwt_secret": SecretStr(new_secret),
+            "previous_jwt_secrets": (SecretStr(old_secret),),
+        }
+    )
+    with TestClient(create_app(during)) as test_client:
+        assert "errors" not in me(test_client, session["jwt"])
+        renewed = refresh(test_client, session["refreshToken"])["data"]["refreshSession"]
+        assert pyjwt.get_unverified_header(renewed["jwt"])["kid"] == key_id(new_secret)
+    after = settings.model_copy(update={"jwt_secret": SecretStr(new_secret)})
+    with TestClient(create_app(after)) as test_client:
+        assert "errors" not in me(test_client, renewed["jwt"])
+        assert code(me(test_client, session["jwt"])) == "UNAUTHENTICATED"  # old key retired
+
+
+def test_a_cross_site_form_cannot_ride_the_jwt_cookie(client: TestClient) -> None:
+    """Browsers send cookies with cross-site form posts; such posts cannot be JSON, and /graphql
+    accepts mutations only as JSON, so the cookie never authorises a forged mutation."""
+    session = client_session(client)
+    client.cookies.set("jwt", session["jwt"])
+    try:
+        for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+            forged = client.post(
+                "/graphql",
+                content=b'{"query": "mutation { logoutEverywhere }"}',
+                headers={"content-type": content_type},
+            )
+            assert forged.status_code == 400
+        assert client.get("/graphql", params={"query": "mutation { logout }"}).status_code >= 400
+    finally:
+        client.cookies.clear()
+    assert "errors" not in me(client, session["jwt"])
