@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from enum import StrEnum
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.config import DEV_JWT_SECRET, DEV_SECRETS_KEY, DomainConfig
@@ -23,6 +23,13 @@ class Env(StrEnum):
     PROD = "prod"
 
 
+class LegacyDecimals(StrEnum):
+    """How the legacy REST envelope writes amounts: JSON numbers (the seed) or strings (live)."""
+
+    NUMBER = "number"
+    STRING = "string"
+
+
 class Settings(DomainConfig, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ONBOARDING_", extra="ignore", frozen=False)
 
@@ -32,6 +39,9 @@ class Settings(DomainConfig, BaseSettings):
     previous_jwt_secrets: tuple[SecretStr, ...] = ()
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: str = "INFO"
+    legacy_decimals: LegacyDecimals = LegacyDecimals.NUMBER
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
+    """Peers whose `X-Forwarded-For` names the client (API-key IP allow-lists), as CIDRs."""
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:
