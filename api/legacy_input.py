@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import Request
@@ -17,7 +18,9 @@ from models.signed_requests import SignedCall
 from .graphql import access_token
 from .services import Services
 
-_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+_UNIX_SECONDS = re.compile(r"[0-9]{1,18}")
+MAX_DEPTH = 32
+"""Deeper bodies are refused before anything walks them (signing hashes nested values)."""
 DEFAULT_EXCHANGE = "rbx"
 
 
@@ -26,15 +29,29 @@ async def json_object(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         raise bad_input("the request body is empty; send a JSON object")
+    too_deep = bad_input(f"the request body is nested more than {MAX_DEPTH} levels deep")
     try:
         body = json.loads(raw)
     except RecursionError as error:
-        raise bad_input("the request body is nested too deeply") from error
+        raise too_deep from error
     except ValueError as error:  # JSONDecodeError, bad UTF-8, an over-long integer
         raise bad_input(f"the request body is not valid JSON: {error}") from error
     if not isinstance(body, dict):
         raise bad_input(f"the request body must be a JSON object, not {_json_type(body)}")
+    if _deeper_than(MAX_DEPTH, body):
+        raise too_deep
     return body
+
+
+def _deeper_than(limit: int, value: object) -> bool:
+    """Bounded: recursion stops at `limit`, whatever the interpreter's recursion limit is."""
+    if isinstance(value, dict):
+        children: Iterable[object] = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return False
+    return limit == 0 or any(_deeper_than(limit - 1, child) for child in children)
 
 
 def _json_type(value: object) -> str:

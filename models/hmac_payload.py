@@ -26,6 +26,9 @@ reproduce byte for byte what they hash:
 client's values survive its own JSON encoding unchanged, so the server hashes what the client
 hashed. The odd cases (`None`, nested dicts, booleans inside lists written `True`) are kept as the
 client writes them rather than "fixed", since a fix would break every signature that uses them.
+Likewise the pairs have no separator, so distinct bodies can share a text (`{"a": "1b=2"}` and
+`{"a": "1", "b": "2"}`); routes read only the fields they know, and `method`/`path` are always
+the server's own.
 """
 
 from __future__ import annotations
