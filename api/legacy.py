@@ -68,6 +68,7 @@ class Reply:
 
 
 Handler = Callable[[Request, Services], Awaitable[Reply]]
+ANY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def envelope_response(
@@ -95,11 +96,18 @@ def _unexpected(request: Request, error: Exception) -> AppError:
 
 
 def legacy_route(path: str, method: str, handler: Handler) -> Route:
+    allowed = {method, "HEAD"} if method == "GET" else {method}
+
     async def endpoint(request: Request) -> Response:
         # Read the body first, outside the catch-all: an oversized one must reach the app's 413.
         await request.body()
         services = services_of(request)
         decimals = services.settings.legacy_decimals
+        if request.method not in allowed:
+            wrong = AppError(ErrorCode.METHOD_NOT_ALLOWED, f"use {method} {path}")
+            response = error_response(wrong, decimals)
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+            return response
         try:
             reply = await handler(request, services)
         except AppError as error:
@@ -120,7 +128,8 @@ def legacy_route(path: str, method: str, handler: Handler) -> Route:
             )
         return response
 
-    return Route(path, endpoint, methods=[method])
+    # Every method reaches the endpoint, so a wrong one gets a 405 envelope, not plain text.
+    return Route(path, endpoint, methods=ANY_METHOD)
 
 
 async def onboarding(request: Request, services: Services) -> Reply:

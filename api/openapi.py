@@ -275,7 +275,8 @@ def openapi_document(decimals: LegacyDecimals) -> Schema:
             "version": "1",
             "description": (
                 "The exchange's original onboarding REST API. Every response is the envelope "
-                "{error, pagination, result, success}. " + SIGNING
+                "{error, pagination, result, success}, also a 405 for a method a route does not "
+                "take. " + SIGNING
             ),
         },
         "paths": {

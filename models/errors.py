@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     KEY_EXPIRED = "KEY_EXPIRED"
     INVALID_PAYLOAD_SIGNATURE = "INVALID_PAYLOAD_SIGNATURE"
     NOT_ALLOWED_FOR_IP = "NOT_ALLOWED_FOR_IP"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 
     @property
     def http_status(self) -> int:
@@ -48,6 +49,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.KEY_EXPIRED: 401,
     ErrorCode.INVALID_PAYLOAD_SIGNATURE: 401,
     ErrorCode.NOT_ALLOWED_FOR_IP: 403,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
 }
 
 

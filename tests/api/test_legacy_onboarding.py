@@ -436,3 +436,15 @@ def test_server_time_is_served_and_stamped(client: TestClient) -> None:
     server_time = ok_item(response)
     assert before <= server_time <= int(time.time())
     assert abs(int(response.headers["SRV-TIMESTAMP"]) - server_time) <= 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [("GET", "/onboarding", "POST"), ("PUT", "/jwt", "POST"), ("DELETE", "/account", "GET, HEAD")],
+)
+def test_a_wrong_method_gets_a_405_envelope(
+    client: TestClient, method: str, path: str, allow: str
+) -> None:
+    response = client.request(method, path)
+    assert f"use {allow.split(',')[0]} {path}" in refusal(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["Allow"] == allow
