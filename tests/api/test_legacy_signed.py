@@ -17,7 +17,14 @@ from api.app import create_app
 from api.services import Services
 from api.settings import Settings
 from models.enums import ApiKeyStatus
-from tests.api.legacy import api_key_row, ok_item, onboard_rest, refusal, update_api_key
+from tests.api.legacy import (
+    add_trading_rows,
+    api_key_row,
+    ok_item,
+    onboard_rest,
+    refusal,
+    update_api_key,
+)
 from tests.api.test_sessions import me
 from tests.legacy_client import LegacyError, OfficialClient, official_signature, signed_headers
 from tests.signing import Signer
@@ -364,3 +371,20 @@ def test_no_token_secret_or_signature_reaches_the_logs(
     )
     for secret in secrets:  # (the API key itself is an identifier, stored in clear)
         assert secret not in logged
+
+
+def test_account_costs_a_fixed_number_of_statements(
+    client: TestClient, services: Services, market_maker: OfficialClient
+) -> None:
+    """Key lookup, last-used stamp, the profile, then one SELECT per list however long."""
+
+    def statements_for_account() -> int:
+        before = services.db.statements
+        market_maker.account_get()
+        return services.db.statements - before
+
+    empty = statements_for_account()
+    assert empty <= 7  # SQLite adds its BEGIN IMMEDIATE to the stamp's transaction
+    assert market_maker.profile_id is not None
+    add_trading_rows(client, services, market_maker.profile_id)
+    assert statements_for_account() == empty
