@@ -19,6 +19,7 @@ from resolvers.schema import schema
 
 from .explorer import explorer_routes
 from .graphql import GraphQLView
+from .legacy import legacy_routes
 from .observability import RequestContextMiddleware, configure_logging
 from .services import Services, services_of
 from .settings import Settings
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *explorer_routes(),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *legacy_routes(),
         ],
         middleware=[Middleware(RequestContextMiddleware)],
         lifespan=lifespan,

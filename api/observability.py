@@ -37,12 +37,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# Drivers that log SQL parameters (sealed secrets, key ids, token hashes) below INFO.
+_PARAMETER_LOGGERS = ("aiosqlite", "asyncpg")
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in _PARAMETER_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
 
 
 class RequestContextMiddleware:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from enum import StrEnum
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.config import DEV_JWT_SECRET, DEV_SECRETS_KEY, DomainConfig
@@ -21,6 +21,13 @@ log = logging.getLogger("onboarding.settings")
 class Env(StrEnum):
     DEV = "dev"
     PROD = "prod"
+
+
+class LegacyDecimals(StrEnum):
+    """How the legacy REST envelope writes amounts: JSON numbers (the seed) or strings (live)."""
+
+    NUMBER = "number"
+    STRING = "string"
 
 
 class Settings(DomainConfig, BaseSettings):
@@ -34,6 +41,9 @@ class Settings(DomainConfig, BaseSettings):
     """Retired `secrets_key` values: what they sealed still opens (see README, rotation)."""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: str = "INFO"
+    legacy_decimals: LegacyDecimals = LegacyDecimals.NUMBER
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
+    """Peers whose `X-Forwarded-For` names the client (API-key IP allow-lists), as CIDRs."""
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:

@@ -32,6 +32,11 @@ class ProfileMath:
             else self._config.market(market_id).default_leverage
         )
 
+    def leverage_by_market(self) -> dict[str, Decimal]:
+        """Every listed market plus any the profile stored, sorted by market id."""
+        markets = sorted({*self._config.markets, *self._profile.leverage})
+        return {market_id: self.leverage(market_id) for market_id in markets}
+
     def initial_margin(self, market_id: str) -> Decimal:
         return initial_margin(self.leverage(market_id))
 

@@ -294,9 +294,8 @@ class ProfileNode:
 
     @strawberry.field(description="Leverage per market, every listed market included.")
     def leverage(self, info: Info) -> list[MarketLeverage]:
-        math = self._math(info)
-        markets = sorted({*info.context.credentials.config.markets, *self.row.leverage})
-        return [MarketLeverage(market_id=m, leverage=math.leverage(m)) for m in markets]
+        leverage = self._math(info).leverage_by_market()
+        return [MarketLeverage(market_id=m, leverage=value) for m, value in leverage.items()]
 
     @strawberry.field(description="Resting orders (open or placed), newest first.")
     async def orders(self, info: Info) -> list[OrderNode]:

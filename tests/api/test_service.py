@@ -102,3 +102,20 @@ def test_dev_defaults_warn(
 def test_cli_serve_options() -> None:
     args = build_parser().parse_args(["serve", "--host", "::1", "--port", "9000", "--workers", "3"])
     assert (args.host, args.port, args.workers) == ("::1", 9000, 3)
+
+
+def test_debug_logging_keeps_driver_parameter_logs_off() -> None:
+    import logging
+
+    from api.observability import configure_logging
+
+    root = logging.getLogger()
+    saved = (root.level, root.handlers[:])
+    try:
+        configure_logging("DEBUG")
+        assert not logging.getLogger("aiosqlite").isEnabledFor(logging.DEBUG)
+        assert logging.getLogger("onboarding.app").isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        logging.getLogger("aiosqlite").setLevel(logging.NOTSET)
