@@ -12,8 +12,10 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from .admin import AdminMutation, AdminQuery
 from .errors import ErrorShaping
 from .mutations import OnboardingMutation
+from .notifications import NotificationMutation
 from .queries import ExchangeQuery
 from .scalars import SCALAR_MAP
 from .sessions import SessionMutation, SessionQuery
@@ -39,12 +41,12 @@ class ReportingParserCache(ParserCache):
 
 
 @strawberry.type
-class Query(ExchangeQuery, SessionQuery):
+class Query(ExchangeQuery, SessionQuery, AdminQuery):
     pass
 
 
 @strawberry.type
-class Mutation(OnboardingMutation, SessionMutation):
+class Mutation(OnboardingMutation, SessionMutation, NotificationMutation, AdminMutation):
     pass
 
 
@@ -55,12 +57,15 @@ class Schema(strawberry.Schema):
         """No-op: `ErrorShaping` logs what deserves logging (unexpected errors only)."""
 
 
-def build_schema(*, extensions: tuple[Any, ...] = ()) -> Schema:
+def build_schema(*, extensions: tuple[Any, ...] = (), observers: tuple[Any, ...] = ()) -> Schema:
+    """`observers` wrap every other extension, so they see the final result with its error codes
+    (metrics); `extensions` run inside error shaping."""
     return Schema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(sort_schema=True, scalar_map=SCALAR_MAP),
         extensions=[
+            *observers,
             ErrorShaping,
             lambda: ReportingParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
