@@ -227,7 +227,7 @@ async def set_balance(
     cum_trading_volume: Decimal | None = None,
 ) -> Profile:
     """Set the balance (may be negative after losses) and optionally the traded volume."""
-    values: dict[str, Decimal] = {"balance": check_amount(balance, "balance", negative=True)}
+    values = {"balance": check_amount(balance, "balance", zero=True, negative=True)}
     if cum_trading_volume is not None:
         values["cum_trading_volume"] = check_amount(
             cum_trading_volume, "cumTradingVolume", zero=True

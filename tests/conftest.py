@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from api.app import create_app
@@ -106,6 +107,32 @@ def graphql(
     client: TestClient, query: str, variables: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     response = client.post("/graphql", json={"query": query, "variables": variables or {}})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef-0123456789"
+
+
+@pytest.fixture
+def admin_client(settings: Settings) -> Iterator[TestClient]:
+    """The app with the admin API enabled (`ONBOARDING_ADMIN_TOKEN` = `ADMIN_TOKEN`)."""
+    settings.admin_token = SecretStr(ADMIN_TOKEN)
+    app = create_app(settings)
+    with TestClient(app) as test_client:
+        test_client.portal.call(app.state.services.db.create_schema)
+        yield test_client
+
+
+def as_admin(
+    client: TestClient, query: str, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    response = client.post(
+        "/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
