@@ -57,7 +57,9 @@ def decode_order_cursor(cursor: str) -> tuple[int, str]:
     """(created_at, id) of the last order seen."""
     key = _decode(ORDER_HISTORY, cursor)
     match key:
-        case [int() as created_at, str() as order_id] if _int64(created_at):
+        case [int() as created_at, str() as order_id] if (
+            _int64(created_at) and len(order_id) <= 64 and "\x00" not in order_id
+        ):
             return created_at, order_id
     raise bad_input(f"`after` is not a cursor of this list ({ORDER_HISTORY})")
 

@@ -113,11 +113,14 @@ def _optional_amount(value: Decimal | None, field: str) -> Decimal | None:
     return None if value is None else check_amount(value, field)
 
 
-def _text(value: str, field: str, max_length: int, *, required: bool = True) -> str:
+def check_text(value: str, field: str, max_length: int, *, required: bool = True) -> str:
+    """Bounded text without NUL characters (PostgreSQL cannot store them)."""
     if required and not value.strip():
         raise bad_input(f"{field} must not be empty")
     if len(value) > max_length:
         raise bad_input(f"{field} is longer than {max_length} characters")
+    if "\x00" in value:
+        raise bad_input(f"{field} must not contain NUL characters")
     return value
 
 
@@ -141,7 +144,7 @@ def _batch(ids: Sequence[str], what: str) -> None:
         raise bad_input(f"at most {MAX_BATCH} {what}s per call, got {len(ids)}")
     seen: set[str] = set()
     for item_id in ids:
-        _text(item_id, f"{what} id", 64)
+        check_text(item_id, f"{what} id", 64)
         if item_id in seen:
             raise bad_input(f"{what} id {item_id!r} appears twice; send each {what} once")
         seen.add(item_id)
@@ -165,8 +168,8 @@ def _order_row(
         "total_filled_size": check_amount(order.total_filled_size, "totalFilledSize", zero=True),
         "size_percent": _optional_amount(order.size_percent, "sizePercent"),
         "time_in_force": TimeInForce(order.time_in_force).value,
-        "reason": _text(order.reason, "reason", 256, required=False),
-        "client_order_id": _text(order.client_order_id, "clientOrderId", 64, required=False),
+        "reason": check_text(order.reason, "reason", 256, required=False),
+        "client_order_id": check_text(order.client_order_id, "clientOrderId", 64, required=False),
         "created_at": _micros(order.created_at, "createdAt", now_us),
         "updated_at": now_us,
         "timestamp": _micros(order.timestamp, "timestamp", now_us),
@@ -242,10 +245,10 @@ async def push_notification(db: Database, profile_id: int, push: NotificationPus
     """Store a notification once per key; a repeated push returns the stored one, unchanged."""
     row = {
         "profile_id": profile_id,
-        "key": _text(push.key, "key", 64),
-        "type": _text(push.type, "type", 32),
-        "title": _text(push.title, "title", 256),
-        "description": _text(push.description, "description", 4096, required=False),
+        "key": check_text(push.key, "key", 64),
+        "type": check_text(push.type, "type", 32),
+        "title": check_text(push.title, "title", 256),
+        "description": check_text(push.description, "description", 4096, required=False),
         "created_at": _micros(push.created_at, "createdAt", now_micros()),
     }
     async with db.write() as session:

@@ -19,6 +19,7 @@ from models.pagination import (
 )
 from models.profiles import ProfileMath
 from models.tables import Notification, Order, Position, Profile
+from models.trading import check_text
 
 from .context import Context
 from .loaders import HistoryPage
@@ -354,7 +355,7 @@ class ProfileNode:
             limit=limit + 1,
             after=decode_order_cursor(after) if after is not None else None,
             statuses=tuple(statuses) or None,
-            market_id=market_id,
+            market_id=None if market_id is None else check_text(market_id, "marketId", 64),
         )
         rows = await info.context.loaders.order_history.load(page)
         return connection(

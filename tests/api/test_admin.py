@@ -341,6 +341,8 @@ def _refusals() -> list[Any]:
         ("orders", "empty-id", [order(" ")], "must not be empty"),
         ("orders", "long-id", [order("x" * 65)], "longer than 64"),
         ("orders", "long-reason", [order("o", reason="r" * 257)], "longer than 256"),
+        ("orders", "nul-id", [order("o\x00")], "NUL"),
+        ("orders", "nul-reason", [order("o", reason="\x00")], "NUL"),
         ("orders", "negative-time", [order("o", createdAt=-1)], "microseconds"),
         ("positions", "open-zero-size", [position("p", size="0")], "size must be positive"),
         ("positions", "zero-entry", [position("p", entryPrice="0")], "entryPrice must be"),
@@ -350,6 +352,7 @@ def _refusals() -> list[Any]:
         ("volume", "negative", "-1", "not be negative"),
         ("notification", "empty-title", notification("k", title=""), "title must not be empty"),
         ("notification", "long-key", notification("k" * 65), "key is longer"),
+        ("notification", "nul-title", notification("k", title="a\x00"), "NUL"),
     ]
     return [pytest.param(kind, value, hint, id=f"{kind}-{n}") for kind, n, value, hint in cases]
 

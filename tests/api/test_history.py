@@ -168,6 +168,9 @@ def test_filters_by_status_and_market(admin_client: TestClient) -> None:
         # ["orders",9999999999999999999999,"x"]: beyond 64 bits
         ({"after": "WyJvcmRlcnMiLDk5OTk5OTk5OTk5OTk5OTk5OTk5OTksIngiXQ"}, "not a cursor"),
         ({"status": ["SOLD"]}, "OrderStatus"),
+        ({"market": "BTC\u0000"}, "NUL"),
+        ({"market": ""}, "must not be empty"),
+        ({"after": "WyJvcmRlcnMiLDEsIlx1MDAwMCJd"}, "not a cursor"),  # ["orders",1,"\u0000"]
     ],
 )
 def test_bad_history_arguments_are_refused(
