@@ -16,7 +16,9 @@ from tests.api.admin_helpers import (
     trader,
     upsert_orders,
 )
+from tests.api.test_onboard import signed
 from tests.conftest import as_admin
+from tests.signing import Signer, fresh_timestamp
 
 HISTORY = """
 query ($first: Int! = 20, $after: String, $status: [OrderStatus!], $market: String) {
@@ -294,3 +296,24 @@ def test_marking_read_needs_a_session(admin_client: TestClient) -> None:
     response = admin_client.post("/graphql", json={"query": MARK, "variables": {"ids": ["1"]}})
     assert code(response.json()) == "UNAUTHENTICATED"
     assert code(as_admin(admin_client, MARK, {"ids": ["1"]})) == "UNAUTHENTICATED"
+
+
+def test_history_and_read_state_come_with_the_onboarding_payload(admin_client: TestClient) -> None:
+    signer = Signer()
+    profile_id = trader(admin_client, signer, ahead=100)["profile"]["id"]
+    orders = fill(admin_client, profile_id, 3)
+    admin_ok(push(admin_client, profile_id, notification("n")), "pushNotification")
+    fields = signed(signer, is_client=True, ts=fresh_timestamp(200))
+    query = """
+    mutation ($input: OnboardInput!) {
+      onboard(input: $input) { profile {
+        orderHistory(first: 2) { edges { node { id } } pageInfo { hasNextPage } }
+        notifications(unreadOnly: true) { id read }
+      } }
+    }
+    """
+    body = admin_client.post("/graphql", json={"query": query, "variables": {"input": fields}})
+    profile = body.json()["data"]["onboard"]["profile"]
+    assert [e["node"]["id"] for e in profile["orderHistory"]["edges"]] == newest_first(orders)[:2]
+    assert profile["orderHistory"]["pageInfo"]["hasNextPage"] is True
+    assert [n["read"] for n in profile["notifications"]] == [False]
