@@ -330,7 +330,7 @@ class ProfileNode:
     @strawberry.field(description="Newest first; `unreadOnly: true` leaves out the read ones.")
     async def notifications(self, info: Info, unread_only: bool = False) -> list[NotificationNode]:
         rows = await info.context.loaders.notifications.load(self._id)
-        return [NotificationNode(row=row) for row in rows if not (unread_only and row.read_at)]
+        return [NotificationNode(row=row) for row in rows if row.read_at is None or not unread_only]
 
     @strawberry.field(
         description=(
