@@ -15,11 +15,12 @@ from starlette.routing import Route
 
 from models.api_keys import sweep_api_keys
 from models.onboarding import purge_spent_signatures
-from resolvers.schema import schema
+from resolvers.schema import build_schema
 
 from .explorer import explorer_routes
 from .graphql import GraphQLView
 from .legacy import legacy_routes
+from .metrics import GraphQLMetrics, HttpMetricsMiddleware, metrics_endpoint
 from .observability import RequestContextMiddleware, configure_logging
 from .services import Services, services_of
 from .settings import Settings
@@ -27,6 +28,7 @@ from .settings import Settings
 log = logging.getLogger("onboarding.app")
 PURGE_INTERVAL_SECONDS = 300
 KEY_SWEEP_INTERVAL_SECONDS = 300
+schema = build_schema(observers=(GraphQLMetrics,))
 
 
 async def healthz(_: Request) -> JSONResponse:
@@ -83,8 +85,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *legacy_routes(),
+            Route("/metrics", metrics_endpoint),
         ],
-        middleware=[Middleware(RequestContextMiddleware)],
+        middleware=[Middleware(RequestContextMiddleware), Middleware(HttpMetricsMiddleware)],
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
     )

@@ -5,17 +5,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
 
 from models.db import Database
+from models.errors import AppError
 from models.rotation import reseal_secrets
 from models.secretbox import SecretBox
+from models.seed import Seeded, seed_profile
 
 from .observability import configure_logging
 from .settings import Settings
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # api.metrics reads it; importing that module here
+# would fix prometheus-client's mode before `serve` sets the directory up.
 
 
 def _settings() -> Settings:
@@ -35,20 +45,78 @@ async def _create_schema(url: str) -> None:
         await db.dispose()
 
 
+@contextmanager
+def metrics_directory() -> Iterator[Path]:
+    """An empty directory for prometheus-client's multiprocess files, shared by every worker.
+
+    `PROMETHEUS_MULTIPROC_DIR` when set (its stale sample files are removed: totals restart with
+    the server), otherwise a private temporary directory, removed again when the server stops.
+    """
+    configured = os.environ.get(MULTIPROC_ENV)
+    if configured:
+        path = Path(configured)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # the files prometheus-client writes, nothing else
+            stale.unlink()
+        yield path
+        return
+    path = Path(tempfile.mkdtemp(prefix="onboarding-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        del os.environ[MULTIPROC_ENV]
+
+
 def serve(args: argparse.Namespace) -> None:
     settings = _settings()
     configure_logging(settings.log_level)
     asyncio.run(_create_schema(settings.database_url))
-    uvicorn.run(
-        "api.app:app_from_environment",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=20,
+    with metrics_directory():
+        uvicorn.run(
+            "api.app:app_from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            timeout_graceful_shutdown=20,
+        )
+
+
+async def _seed(settings: Settings, args: argparse.Namespace) -> Seeded:
+    db = Database(settings.database_url)
+    try:
+        await db.create_schema()
+        return await seed_profile(
+            db,
+            settings,
+            args.wallet,
+            args.exchange,
+            orders=args.orders,
+            positions=args.positions,
+            notifications=args.notifications,
+        )
+    finally:
+        await db.dispose()
+
+
+def seed(args: argparse.Namespace) -> None:
+    settings = _settings()
+    try:
+        result = asyncio.run(_seed(settings, args))
+    except AppError as error:
+        sys.exit(f"onboarding-api seed: {error.legacy_text}")
+    profile = result.profile
+    print(
+        f"profile {profile.id} ({profile.wallet} on {profile.exchange_id}): "
+        f"{result.orders} orders ({result.resting_orders} resting), "
+        f"{result.positions} positions ({result.open_positions} open), "
+        f"{result.notifications} notifications ({result.unread_notifications} unread), "
+        f"balance {profile.balance}"
     )
 
 
@@ -86,6 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-encrypt stored secrets under the current ONBOARDING_SECRETS_KEY (key rotation)",
     )
     reseal_parser.set_defaults(run=reseal)
+    seed_parser = commands.add_parser(
+        "seed",
+        help="create a wallet's profile if missing and fill it with plausible demo data",
+        description=(
+            "Idempotent: the same arguments rewrite the same rows; larger counts add rows."
+        ),
+    )
+    seed_parser.add_argument("--wallet", required=True, help="0x + 40 hex, any case")
+    seed_parser.add_argument("--exchange", default="rbx", help="exchange id (default rbx)")
+    seed_parser.add_argument("--orders", type=int, default=50)
+    seed_parser.add_argument("--positions", type=int, default=4)
+    seed_parser.add_argument("--notifications", type=int, default=8)
+    seed_parser.set_defaults(run=seed)
     return parser
 
 

@@ -53,6 +53,7 @@ from .legacy_shape import (
     render,
     validation_item,
 )
+from .metrics import ONBOARD_OUTCOMES
 from .openapi import openapi_document
 from .services import Services, services_of
 from .settings import LegacyDecimals
@@ -133,6 +134,17 @@ def legacy_route(path: str, method: str, handler: Handler) -> Route:
 
 
 async def onboarding(request: Request, services: Services) -> Reply:
+    """Counted like the GraphQL mutation: by the code the client saw."""
+    try:
+        reply = await _onboarding(request, services)
+    except AppError as refused:
+        ONBOARD_OUTCOMES.labels(refused.code.value).inc()
+        raise
+    ONBOARD_OUTCOMES.labels("OK").inc()
+    return reply
+
+
+async def _onboarding(request: Request, services: Services) -> Reply:
     body = await json_object(request)
     object_field(body, "meta")
     profile_type = string_field(body, "profile_type", required=False) or ProfileType.TRADER

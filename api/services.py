@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 from models.db import Database
 from models.sessions import Credentials
 
+from .metrics import DB_STATEMENTS
 from .settings import Settings
 
 
@@ -22,7 +23,11 @@ class Services:
     def start(cls, settings: Settings) -> Services:
         return cls(
             settings=settings,
-            db=Database(settings.database_url, pool_size=settings.db_pool_size),
+            db=Database(
+                settings.database_url,
+                pool_size=settings.db_pool_size,
+                on_statement=DB_STATEMENTS.inc,
+            ),
             credentials=Credentials.from_config(
                 settings, settings.previous_jwt_secret_values, settings.previous_secrets_key_values
             ),

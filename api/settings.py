@@ -44,6 +44,8 @@ class Settings(DomainConfig, BaseSettings):
     legacy_decimals: LegacyDecimals = LegacyDecimals.NUMBER
     trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
     """Peers whose `X-Forwarded-For` names the client (API-key IP allow-lists), as CIDRs."""
+    admin_token: SecretStr | None = None
+    """Bearer token of the admin API (the trading engine, operators); unset: the API is off."""
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:
@@ -83,6 +85,23 @@ class Settings(DomainConfig, BaseSettings):
         ):
             if published in retired or "" in retired:
                 raise ValueError(f"{name} must not list an empty key or the development default")
+
+    @model_validator(mode="after")
+    def _admin_token_strength(self) -> Settings:
+        """An admin token guards every profile's data: never short, in any environment."""
+        token = self.admin_token
+        if token is not None and 0 < len(token.get_secret_value()) < 32:
+            raise ValueError(
+                "ONBOARDING_ADMIN_TOKEN must be at least 32 characters (e.g. from "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`), or unset"
+            )
+        return self
+
+    @property
+    def admin_token_value(self) -> str | None:
+        """The configured admin token; an empty one counts as unset."""
+        token = self.admin_token.get_secret_value() if self.admin_token else ""
+        return token or None
 
     @property
     def previous_jwt_secret_values(self) -> tuple[str, ...]:

@@ -4,13 +4,14 @@ SQLite (default) runs in WAL mode with a busy timeout, and write transactions st
 `BEGIN IMMEDIATE` so two writers queue instead of failing on a lock upgrade; reads are single
 statements and run without a transaction. PostgreSQL goes
 through asyncpg. Every executed statement is counted (`Database.statements`), which tests use to
-hold query budgets and `/metrics` exports.
+hold query budgets, and reported to `on_statement` (the `/metrics` counter, wired in by `api`
+so that `models` never imports it).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,14 @@ _IMMEDIATE = "onboarding_begin_immediate"
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        connect_timeout: float = 5.0,
+        on_statement: Callable[[], object] | None = None,
+    ) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         options: dict[str, Any] = {"pool_pre_ping": True}
@@ -44,6 +52,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **options)
         self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
         self.statements = 0
+        self._on_statement = on_statement
         sync_engine = self.engine.sync_engine
         event.listen(sync_engine, "before_cursor_execute", self._count)
         if self.dialect == "sqlite":
@@ -52,6 +61,8 @@ class Database:
 
     def _count(self, *_: object) -> None:
         self.statements += 1
+        if self._on_statement is not None:
+            self._on_statement()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

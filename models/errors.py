@@ -34,6 +34,8 @@ class ErrorCode(StrEnum):
     INVALID_PAYLOAD_SIGNATURE = "INVALID_PAYLOAD_SIGNATURE"
     NOT_ALLOWED_FOR_IP = "NOT_ALLOWED_FOR_IP"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    PROFILE_NOT_FOUND = "PROFILE_NOT_FOUND"
+    CONFLICT = "CONFLICT"
 
     @property
     def http_status(self) -> int:
@@ -54,6 +56,8 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_PAYLOAD_SIGNATURE: 401,
     ErrorCode.NOT_ALLOWED_FOR_IP: 403,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.PROFILE_NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
 }
 
 

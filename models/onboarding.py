@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .api_keys import api_key_secret, new_api_key_row
-from .config import DomainConfig
+from .config import DomainConfig, Exchange
 from .db import Database
 from .enums import SELF_ONBOARDING_TYPES, ApiKeyStatus, ProfileType, SessionKind
 from .errors import AppError, ErrorCode
@@ -55,13 +55,7 @@ class Onboarded:
 async def onboard(db: Database, creds: Credentials, request: OnboardRequest) -> Onboarded:
     config = creds.config
     exchange_id = request.exchange_id.lower()
-    exchange = config.exchanges.get(exchange_id)
-    if exchange is None:
-        known = ", ".join(sorted(config.exchanges))
-        raise AppError(
-            ErrorCode.UNSUPPORTED_EXCHANGE,
-            f"exchange id {request.exchange_id!r} is not one of: {known}",
-        )
+    exchange = known_exchange(config, request.exchange_id)
     if request.profile_type not in SELF_ONBOARDING_TYPES:
         allowed = " or ".join(sorted(SELF_ONBOARDING_TYPES))
         raise AppError(
@@ -81,7 +75,7 @@ async def onboard(db: Database, creds: Credentials, request: OnboardRequest) -> 
     async with db.write() as session:
         if config.single_use_signatures:
             await _spend(db, session, proof, expires_at=request.timestamp)
-        profile = await _get_or_create_profile(
+        profile = await get_or_create_profile(
             db,
             session,
             config,
@@ -94,6 +88,17 @@ async def onboard(db: Database, creds: Credentials, request: OnboardRequest) -> 
         if request.is_client:
             return await _client_session(session, creds, profile, now_s)
         return await _market_maker_session(session, creds, profile, now_s, now_us)
+
+
+def known_exchange(config: DomainConfig, exchange_id: str) -> Exchange:
+    """The configured exchange for an id in any case, or UNSUPPORTED_EXCHANGE."""
+    exchange = config.exchanges.get(exchange_id.lower())
+    if exchange is None:
+        known = ", ".join(sorted(config.exchanges))
+        raise AppError(
+            ErrorCode.UNSUPPORTED_EXCHANGE, f"exchange id {exchange_id!r} is not one of: {known}"
+        )
+    return exchange
 
 
 async def _spend(
@@ -125,7 +130,7 @@ async def purge_spent_signatures(db: Database, now: int | None = None) -> int:
     return int(result.rowcount)
 
 
-async def _get_or_create_profile(
+async def get_or_create_profile(
     db: Database,
     session: AsyncSession,
     config: DomainConfig,

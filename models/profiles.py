@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+from sqlmodel import col, select
+
 from .config import DomainConfig
+from .db import Database
 from .enums import ProfileStatus
 from .margin import (
     AccountFigures,
@@ -15,6 +18,7 @@ from .margin import (
     position_figures,
 )
 from .tables import Order, Position, Profile
+from .wallet import parse_wallet, wallet_text
 
 
 class ProfileMath:
@@ -64,3 +68,27 @@ class ProfileMath:
     def status(self, figures: AccountFigures) -> str:
         """Stored status, overridden by the margin rule: below forced margin is liquidating."""
         return ProfileStatus.LIQUIDATING.value if figures.liquidating else self._profile.status
+
+
+async def list_profiles(
+    db: Database,
+    *,
+    limit: int,
+    before_id: int | None = None,
+    wallet: str | None = None,
+    status: ProfileStatus | None = None,
+) -> list[Profile]:
+    """Newest first (by id, so new profiles never shift later pages).
+
+    `status` filters on the stored status: the outcome of the last liquidation check, which
+    every write that moves the margin runs (see `models.trading`).
+    """
+    statement = select(Profile).order_by(col(Profile.id).desc()).limit(limit)
+    if before_id is not None:
+        statement = statement.where(col(Profile.id) < before_id)
+    if wallet is not None:
+        statement = statement.where(col(Profile.wallet) == wallet_text(parse_wallet(wallet)))
+    if status is not None:
+        statement = statement.where(col(Profile.status) == status.value)
+    async with db.read() as session:
+        return list((await session.exec(statement)).all())

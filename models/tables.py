@@ -72,7 +72,11 @@ class Profile(SQLModel, table=True):
 
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_order_profile_status", "profile_id", "status"),)
+    __table_args__ = (
+        Index("ix_order_profile_status", "profile_id", "status"),
+        # Order history pages newest first by the keyset (created_at, id).
+        Index("ix_order_profile_created", "profile_id", "created_at", "id"),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     profile_id: int = Field(foreign_key="profiles.id")
@@ -119,6 +123,8 @@ class Notification(SQLModel, table=True):
     description: str = Field(default="", max_length=4096)
     created_at: int = _micros()
     read_at: int | None = _micros(nullable=True)
+    key: str | None = Field(default=None, max_length=64, unique=True)
+    """The sender's id for this notification: pushing the same key again writes nothing."""
 
 
 class AuthSession(SQLModel, table=True):

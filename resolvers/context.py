@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from models.db import Database
+from models.errors import AppError, ErrorCode
 from models.sessions import Credentials, authenticate
 from models.tables import AuthSession
 
@@ -18,6 +19,10 @@ class Context:
     request_id: str
     access_token: str | None = None
     """From `Authorization: Bearer`, the `jwt` cookie or `RBT-JWT` (see `api.graphql`)."""
+    admin: bool = False
+    """The caller presented the admin token (`ONBOARDING_ADMIN_TOKEN`)."""
+    admin_enabled: bool = False
+    """An admin token is configured at all; without one the admin API is off."""
     loaders: Loaders = field(init=False)
     _session: AuthSession | None = field(default=None, init=False)
 
@@ -32,3 +37,21 @@ class Context:
 
     async def profile_id(self) -> int:
         return (await self.session()).profile_id
+
+    def require_admin(self) -> None:
+        """Admin operations need the admin token; anyone else gets FORBIDDEN, never a hint of it."""
+        if self.admin:
+            return
+        if not self.admin_enabled:
+            raise AppError(
+                ErrorCode.FORBIDDEN,
+                "the admin API is disabled on this server (ONBOARDING_ADMIN_TOKEN is not set)",
+            )
+        raise AppError(
+            ErrorCode.FORBIDDEN,
+            "this operation needs the admin token: `Authorization: Bearer <admin token>`",
+        )
+
+    def forget_loaded(self) -> None:
+        """After a write, later fields of this request must see the new rows, not cached ones."""
+        self.loaders = Loaders(self.db)

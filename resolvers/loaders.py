@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy import func, tuple_
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import SQLModel, col, select
 from strawberry.dataloader import DataLoader
@@ -98,9 +101,79 @@ class ApiKeysByProfileLoader(DataLoader[int, list[ApiKey]]):
         super().__init__(load_fn=load)
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """One profile's page of order history: `limit` rows after the keyset `after`."""
+
+    profile_id: int
+    limit: int
+    after: tuple[int, str] | None = None
+    """(created_at, id) of the last order already seen."""
+    statuses: tuple[str, ...] | None = None
+    market_id: str | None = None
+
+    @property
+    def shape(self) -> tuple[object, ...]:
+        """Pages of the same shape load together, whatever their profile."""
+        return (self.limit, self.after, self.statuses, self.market_id)
+
+
+class OrderHistoryByProfileLoader(DataLoader[HistoryPage, list[Order]]):
+    """All orders, newest first by (created_at, id): one SELECT per page shape in a request.
+
+    One profile pages with LIMIT over the (profile_id, created_at, id) index; many (a list of
+    profiles asking the same page) share one SELECT that ranks rows per profile.
+    """
+
+    def __init__(self, db: Database) -> None:
+        async def load(pages: list[HistoryPage]) -> list[list[Order]]:
+            by_shape: defaultdict[tuple[object, ...], list[HistoryPage]] = defaultdict(list)
+            for page in pages:
+                by_shape[page.shape].append(page)
+            loaded: dict[HistoryPage, list[Order]] = {}
+            for same_shape in by_shape.values():
+                rows = await _order_history(db, same_shape)
+                for page in same_shape:
+                    loaded[page] = rows.get(page.profile_id, [])
+            return [loaded[page] for page in pages]
+
+        super().__init__(load_fn=load)
+
+
+async def _order_history(db: Database, pages: list[HistoryPage]) -> dict[int, list[Order]]:
+    shape = pages[0]
+    profile_ids = sorted({page.profile_id for page in pages})
+    conditions: list[ColumnElement[bool]] = [col(Order.profile_id).in_(profile_ids)]
+    if shape.statuses:
+        conditions.append(col(Order.status).in_(shape.statuses))
+    if shape.market_id is not None:
+        conditions.append(col(Order.market_id) == shape.market_id)
+    if shape.after is not None:
+        conditions.append(tuple_(col(Order.created_at), col(Order.id)) < tuple_(*shape.after))
+    newest = (col(Order.created_at).desc(), col(Order.id).desc())
+    if len(profile_ids) == 1:
+        statement = select(Order).where(*conditions).order_by(*newest).limit(shape.limit)
+    else:
+        rank = func.row_number().over(partition_by=col(Order.profile_id), order_by=newest)
+        ranked = select(Order, rank.label("rank")).where(*conditions).subquery()
+        order = aliased(Order, ranked)
+        statement = (
+            select(order)
+            .where(ranked.c.rank <= shape.limit)
+            .order_by(ranked.c.profile_id, ranked.c.rank)
+        )
+    async with db.read() as session:
+        rows = (await session.exec(statement)).all()
+    grouped: defaultdict[int, list[Order]] = defaultdict(list)
+    for row in rows:
+        grouped[row.profile_id].append(row)
+    return grouped
+
+
 class Loaders:
     def __init__(self, db: Database) -> None:
         self.open_orders = OpenOrdersByProfileLoader(db)
         self.open_positions = OpenPositionsByProfileLoader(db)
         self.notifications = NotificationsByProfileLoader(db)
         self.api_keys = ApiKeysByProfileLoader(db)
+        self.order_history = OrderHistoryByProfileLoader(db)

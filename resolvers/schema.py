@@ -12,9 +12,11 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from .admin import AdminMutation, AdminQuery
 from .api_keys import ApiKeyMutation
 from .errors import ErrorShaping
 from .mutations import OnboardingMutation
+from .notifications import NotificationMutation
 from .queries import ExchangeQuery
 from .scalars import SCALAR_MAP
 from .sessions import SessionMutation, SessionQuery
@@ -40,12 +42,14 @@ class ReportingParserCache(ParserCache):
 
 
 @strawberry.type
-class Query(ExchangeQuery, SessionQuery):
+class Query(ExchangeQuery, SessionQuery, AdminQuery):
     pass
 
 
 @strawberry.type
-class Mutation(OnboardingMutation, SessionMutation, ApiKeyMutation):
+class Mutation(
+    OnboardingMutation, SessionMutation, ApiKeyMutation, NotificationMutation, AdminMutation
+):
     pass
 
 
@@ -56,12 +60,15 @@ class Schema(strawberry.Schema):
         """No-op: `ErrorShaping` logs what deserves logging (unexpected errors only)."""
 
 
-def build_schema(*, extensions: tuple[Any, ...] = ()) -> Schema:
+def build_schema(*, extensions: tuple[Any, ...] = (), observers: tuple[Any, ...] = ()) -> Schema:
+    """`observers` wrap every other extension, so they see the final result with its error codes
+    (metrics); `extensions` run inside error shaping."""
     return Schema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(sort_schema=True, scalar_map=SCALAR_MAP),
         extensions=[
+            *observers,
             ErrorShaping,
             lambda: ReportingParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),

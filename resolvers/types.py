@@ -13,10 +13,20 @@ from models.api_keys import effective_status
 from models.errors import AppError, ErrorCode
 from models.margin import AccountFigures, PositionFigures
 from models.onboarding import ApiCredentials, Onboarded
+from models.pagination import (
+    DEFAULT_PAGE_SIZE,
+    ORDER_HISTORY,
+    decode_order_cursor,
+    encode_cursor,
+    page_size,
+)
 from models.profiles import ProfileMath
 from models.tables import ApiKey, Notification, Order, Position, Profile
+from models.trading import check_text
 
 from .context import Context
+from .loaders import HistoryPage
+from .pagination import Connection, connection
 from .scalars import Int64
 
 ProfileTypeEnum = strawberry.enum(enums.ProfileType, name="ProfileType")
@@ -26,6 +36,7 @@ OrderTypeEnum = strawberry.enum(enums.OrderType, name="OrderType")
 SideEnum = strawberry.enum(enums.Side, name="Side")
 TimeInForceEnum = strawberry.enum(enums.TimeInForce, name="TimeInForce")
 ApiKeyStatusEnum = strawberry.enum(enums.ApiKeyStatus, name="ApiKeyStatus")
+PositionStatusEnum = strawberry.enum(enums.PositionStatus, name="PositionStatus")
 
 Info = strawberry.Info[Context, None]
 
@@ -36,7 +47,13 @@ class MarketLeverage:
     leverage: Decimal
 
 
-@strawberry.type(name="Order", description="A resting order (status open or placed).")
+@strawberry.type(
+    name="Order",
+    description=(
+        "An order. `Profile.orders` lists the resting ones (open or placed); "
+        "`Profile.orderHistory` pages through all of them."
+    ),
+)
 class OrderNode:
     row: strawberry.Private[Order]
 
@@ -189,6 +206,14 @@ class NotificationNode:
     def created_at(self) -> Int64:
         return Int64(self.row.created_at)
 
+    @strawberry.field(description="Microseconds; null while unread.")
+    def read_at(self) -> Int64 | None:
+        return None if self.row.read_at is None else Int64(self.row.read_at)
+
+    @strawberry.field
+    def read(self) -> bool:
+        return self.row.read_at is not None
+
 
 @strawberry.type(
     name="Profile",
@@ -307,10 +332,43 @@ class ProfileNode:
         rows = await info.context.loaders.open_positions.load(self._id)
         return [PositionNode(row=row, figures=math.position(row)) for row in rows]
 
-    @strawberry.field(description="Newest first.")
-    async def notifications(self, info: Info) -> list[NotificationNode]:
+    @strawberry.field(description="Newest first; `unreadOnly: true` leaves out the read ones.")
+    async def notifications(self, info: Info, unread_only: bool = False) -> list[NotificationNode]:
         rows = await info.context.loaders.notifications.load(self._id)
-        return [NotificationNode(row=row) for row in rows]
+        return [NotificationNode(row=row) for row in rows if row.read_at is None or not unread_only]
+
+    @strawberry.field(
+        description=(
+            "Every order of this profile, newest first (creation time, then id). Pages are "
+            "keyset-based, so orders arriving meanwhile never shift them: pass `pageInfo."
+            "endCursor` as `after` for the next one. `first` is 0 to 100. `status` keeps the "
+            "listed statuses (null or empty: all); `marketId` keeps one market."
+        )
+    )
+    async def order_history(
+        self,
+        info: Info,
+        first: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        status: list[OrderStatusEnum] | None = None,  # type: ignore[valid-type]
+        market_id: str | None = None,
+    ) -> Connection[OrderNode]:
+        limit = page_size(first)
+        statuses = sorted({enums.OrderStatus(value).value for value in status or ()})
+        page = HistoryPage(
+            profile_id=self._id,
+            limit=limit + 1,
+            after=decode_order_cursor(after) if after is not None else None,
+            statuses=tuple(statuses) or None,
+            market_id=None if market_id is None else check_text(market_id, "marketId", 64),
+        )
+        rows = await info.context.loaders.order_history.load(page)
+        return connection(
+            [OrderNode(row=row) for row in rows],
+            limit,
+            lambda node: encode_cursor(ORDER_HISTORY, node.row.created_at, node.row.id),
+            after=after,
+        )
 
     @strawberry.field(
         description=(

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from api.app import create_app
@@ -120,3 +121,29 @@ def restore_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef-0123456789"
+
+
+@pytest.fixture
+def admin_client(settings: Settings) -> Iterator[TestClient]:
+    """The app with the admin API enabled (`ONBOARDING_ADMIN_TOKEN` = `ADMIN_TOKEN`)."""
+    settings.admin_token = SecretStr(ADMIN_TOKEN)
+    app = create_app(settings)
+    with TestClient(app) as test_client:
+        test_client.portal.call(app.state.services.db.create_schema)
+        yield test_client
+
+
+def as_admin(
+    client: TestClient, query: str, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    response = client.post(
+        "/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body

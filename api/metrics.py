@@ -1,0 +1,179 @@
+"""Prometheus metrics, served at `GET /metrics`.
+
+One process uses prometheus-client's default registry. Several workers (`serve --workers N`) use
+its multiprocess mode: `serve` points `PROMETHEUS_MULTIPROC_DIR` at an empty directory before any
+worker starts, each worker writes its samples to files there, and `/metrics` (whichever worker
+answers) sums them all, so totals are right however requests spread. prometheus-client picks its
+mode when it is first imported; that is why `api.cli` imports this module only after setting up.
+
+Labels stay bounded, whatever clients send: routes are route templates ("unmatched" otherwise),
+HTTP methods outside the standard ones are "other", GraphQL operation names must look like
+GraphQL names and only the first `MAX_OPERATION_NAMES` distinct ones per worker are kept
+("other" after that), onboarding outcomes are "OK" or a code of the `ErrorCode` registry.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+
+from graphql import FieldNode, OperationDefinitionNode
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
+
+from models.errors import ErrorCode
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MAX_OPERATION_NAMES = 200
+ONBOARD_FIELD = "onboard"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
+_operation_names: set[str] = set()
+
+DB_STATEMENTS = Counter(
+    "onboarding_db_statements", "SQL statements the service executed (every engine, every query)."
+)
+HTTP_REQUESTS = Counter(
+    "onboarding_http_requests",
+    "HTTP requests by method, route template and status.",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "onboarding_http_request_duration_seconds",
+    "Time from request to the end of the response, by method and route template.",
+    ["method", "route"],
+)
+GRAPHQL_OPERATIONS = Counter(
+    "onboarding_graphql_operations",
+    "GraphQL operations by name, type and outcome (ok, or error when any error came back).",
+    ["operation", "type", "outcome"],
+)
+GRAPHQL_DURATION = Histogram(
+    "onboarding_graphql_operation_duration_seconds",
+    "Time to parse, validate and execute a GraphQL operation, by name and type.",
+    ["operation", "type"],
+)
+ONBOARD_OUTCOMES = Counter(
+    "onboarding_onboard_outcomes",
+    "onboard mutations by outcome: OK, or the error code the client got.",
+    ["code"],
+)
+
+
+def render() -> bytes:
+    """The exposition text: this process's registry, or every worker's files summed."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+async def metrics_endpoint(_: Request) -> Response:
+    return Response(render(), media_type=CONTENT_TYPE_LATEST)
+
+
+class HttpMetricsMiddleware:
+    """Counts and times every HTTP request by the route template it matched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
+
+
+class GraphQLMetrics(SchemaExtension):
+    """Counts and times operations, and onboarding outcomes by the code the client saw.
+
+    Pass it to `build_schema(observers=…)`: it must wrap error shaping to see the final codes.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        context = self.execution_context
+        name = _operation_label(context.operation_name)
+        kind = _operation_type(context)
+        errors = context.result.errors if context.result is not None else None
+        GRAPHQL_OPERATIONS.labels(name, kind, "error" if errors else "ok").inc()
+        GRAPHQL_DURATION.labels(name, kind).observe(time.perf_counter() - started)
+        for key in _onboard_response_keys(context):
+            ONBOARD_OUTCOMES.labels(_outcome(context, key)).inc()
+
+
+def _operation_label(name: str | None) -> str:
+    if name is None:
+        return "anonymous"
+    if not _GRAPHQL_NAME.fullmatch(name):
+        return "other"
+    if name not in _operation_names and len(_operation_names) >= MAX_OPERATION_NAMES:
+        return "other"
+    _operation_names.add(name)
+    return name
+
+
+def _operation_type(context: ExecutionContext) -> str:
+    try:
+        return context.operation_type.value
+    except RuntimeError:  # no document (parse error) or no such operation
+        return "unknown"
+
+
+def _onboard_response_keys(context: ExecutionContext) -> list[str]:
+    """Response keys (alias or name) of the `onboard` fields at the root of the operation."""
+    document = context.graphql_document
+    if document is None:
+        return []
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    wanted = context.operation_name
+    chosen = [op for op in operations if wanted is None or (op.name and op.name.value == wanted)]
+    if len(chosen) != 1:
+        return []
+    return [
+        (field.alias or field.name).value
+        for field in chosen[0].selection_set.selections
+        if isinstance(field, FieldNode) and field.name.value == ONBOARD_FIELD
+    ]
+
+
+def _outcome(context: ExecutionContext, key: str) -> str:
+    result = context.result
+    for error in (result.errors or []) if result is not None else []:
+        if not error.path or error.path[0] == key:
+            code = (error.extensions or {}).get("code")
+            known = {member.value for member in ErrorCode}
+            return code if isinstance(code, str) and code in known else "INTERNAL_SERVER_ERROR"
+    return "OK"

@@ -1,0 +1,117 @@
+"""Metrics stay right with several real worker processes (prometheus-client multiprocess mode)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from tests.api.metrics_helpers import parse, total
+
+CLI = Path(sys.executable).with_name("onboarding-api")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """`onboarding-api serve --workers 2` on a free port, with a stale metrics file to clean."""
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_1.db").write_bytes(b"left over from an earlier run")
+    port = free_port()
+    env = {
+        **os.environ,
+        "ONBOARDING_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/onboarding.db",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "ONBOARDING_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(  # noqa: S603 - our own console script
+        [str(CLI), "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        yield base, metrics_dir
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
+
+
+def served_by_worker(metrics_dir: Path, route: str) -> dict[str, float]:
+    """Requests each worker counted (one counter file per worker process)."""
+    counts: dict[str, float] = {}
+    for path in metrics_dir.glob("counter_*.db"):
+        for metric in MultiProcessCollector.merge([str(path)]):
+            for sample in metric.samples:
+                if sample.name == "onboarding_http_requests_total" and (
+                    sample.labels["route"] == route
+                ):
+                    counts[path.name] = counts.get(path.name, 0) + sample.value
+    return counts
+
+
+@pytest.mark.slow
+def test_totals_are_exact_across_two_workers(server: tuple[str, Path]) -> None:
+    base, metrics_dir = server
+    assert not (metrics_dir / "counter_1.db").exists()  # cleaned when the server started
+
+    def get(_: int) -> int:
+        return httpx.get(f"{base}/healthz", timeout=10).status_code  # a new connection each
+
+    def ask_clock(_: int) -> int:
+        response = httpx.post(
+            f"{base}/graphql", json={"query": "query Clock { serverTime }"}, timeout=10
+        )
+        return response.status_code
+
+    sent = 0
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        while sent < 2000:
+            assert set(pool.map(get, range(50))) == {200}
+            sent += 50
+            if len([n for n in served_by_worker(metrics_dir, "/healthz").values() if n]) >= 2:
+                break
+        assert set(pool.map(ask_clock, range(30))) == {200}
+
+    per_worker = served_by_worker(metrics_dir, "/healthz")
+    assert len([n for n in per_worker.values() if n]) == 2, per_worker  # requests spread
+    samples = parse(httpx.get(f"{base}/metrics", timeout=10).text)
+    assert total(samples, "onboarding_http_requests_total", route="/healthz") == sent
+    assert sum(per_worker.values()) == sent
+    assert (
+        total(samples, "onboarding_graphql_operations_total", operation="Clock", outcome="ok") == 30
+    )
+    assert total(samples, "onboarding_db_statements_total") >= 1  # readiness pings, any worker
