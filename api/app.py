@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -20,7 +20,7 @@ from resolvers.schema import build_schema
 from .explorer import explorer_routes
 from .graphql import GraphQLView
 from .legacy import legacy_routes
-from .metrics import GraphQLMetrics, HttpMetricsMiddleware, metrics_endpoint
+from .metrics import GraphQLMetrics, metrics_endpoint, record_http_request
 from .observability import RequestContextMiddleware, configure_logging
 from .services import Services, services_of
 from .settings import Settings
@@ -43,23 +43,14 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
 
 
-async def _purge_spent_signatures_forever(services: Services) -> None:
+async def _every(seconds: float, job: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run an idempotent housekeeping job forever (every worker may run it); failures retry."""
     while True:
-        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+        await asyncio.sleep(seconds)
         try:
-            await purge_spent_signatures(services.db)
+            await job()
         except Exception:
-            log.exception("purging spent signatures failed; will retry")
-
-
-async def _sweep_api_keys_forever(services: Services) -> None:
-    """Expiry warnings and dead-key deletion; idempotent, so every worker may run it."""
-    while True:
-        await asyncio.sleep(KEY_SWEEP_INTERVAL_SECONDS)
-        try:
-            await sweep_api_keys(services.db)
-        except Exception:
-            log.exception("sweeping API keys failed; will retry")
+            log.exception("%s failed; will retry", what)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -69,13 +60,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = Services.start(settings)
         app.state.services = services
-        purger = asyncio.create_task(_purge_spent_signatures_forever(services))
-        key_sweeper = asyncio.create_task(_sweep_api_keys_forever(services))
+        housekeeping = [
+            asyncio.create_task(
+                _every(
+                    PURGE_INTERVAL_SECONDS,
+                    lambda: purge_spent_signatures(services.db),
+                    "purging spent signatures",
+                )
+            ),
+            asyncio.create_task(
+                _every(
+                    KEY_SWEEP_INTERVAL_SECONDS,
+                    lambda: sweep_api_keys(services.db),
+                    "sweeping API keys (expiry warnings, dead keys)",
+                )
+            ),
+        ]
         try:
             yield
         finally:
-            purger.cancel()
-            key_sweeper.cancel()
+            for task in housekeeping:
+                task.cancel()
             await services.db.dispose()
 
     return Starlette(
@@ -87,7 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *legacy_routes(),
             Route("/metrics", metrics_endpoint),
         ],
-        middleware=[Middleware(RequestContextMiddleware), Middleware(HttpMetricsMiddleware)],
+        middleware=[Middleware(RequestContextMiddleware, on_response=record_http_request)],
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
     )

@@ -13,6 +13,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -51,11 +52,16 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(max(logging.INFO, root.level))
 
 
+ResponseObserver = Callable[[Scope, int, float], None]
+"""Told (scope, status, seconds) once per finished HTTP request, e.g. to export metrics."""
+
+
 class RequestContextMiddleware:
     """Assigns the request id, stamps `X-Request-ID` and `SRV-TIMESTAMP`, writes the access log."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, on_response: ResponseObserver | None = None) -> None:
         self.app = app
+        self.on_response = on_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,6 +86,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            seconds = time.perf_counter() - started
             access_log.info(
                 "request",
                 extra={
@@ -87,8 +94,10 @@ class RequestContextMiddleware:
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                        "ms": round(seconds * 1000, 2),
                     }
                 },
             )
+            if self.on_response is not None:
+                self.on_response(scope, status, seconds)
             request_id_var.reset(token)

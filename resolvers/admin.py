@@ -244,4 +244,4 @@ class AdminMutation:
         )
         row = await push_notification(info.context.db, parse_profile_id(profile_id), push)
         info.context.forget_loaded()
-        return NotificationNode(row=row)
+        return NotificationNode.of(row)

@@ -46,12 +46,12 @@ class ApiKeyMutation:
             expires_in_days=input.expires_in_days,
             allowed_ips=input.allowed_ips,
         )
-        return CreatedApiKey(secret=secret, api_key=ApiKeyNode(row=row, now_s=int(time.time())))
+        return CreatedApiKey(secret=secret, api_key=ApiKeyNode.of(row, int(time.time())))
 
     @strawberry.mutation(description="Revoke one of your keys at once. Revoking twice is fine.")
     async def revoke_api_key(self, info: Info, key: str) -> ApiKeyNode:
         row = await revoke_api_key(info.context.db, await info.context.profile_id(), key)
-        return ApiKeyNode(row=row, now_s=int(time.time()))
+        return ApiKeyNode.of(row, int(time.time()))
 
     @strawberry.mutation(
         description=(
@@ -61,4 +61,4 @@ class ApiKeyMutation:
     )
     async def renew_api_key(self, info: Info, key: str, days: int) -> ApiKeyNode:
         row = await renew_api_key(info.context.db, await info.context.profile_id(), key, days)
-        return ApiKeyNode(row=row, now_s=int(time.time()))
+        return ApiKeyNode.of(row, int(time.time()))

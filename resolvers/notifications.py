@@ -23,4 +23,4 @@ class NotificationMutation:
         profile_id = await info.context.profile_id()
         rows = await mark_read(info.context.db, profile_id, parse_notification_ids(ids))
         info.context.forget_loaded()
-        return [NotificationNode(row=row) for row in rows]
+        return [NotificationNode.of(row) for row in rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
+from typing import Any
 
 import strawberry
 
@@ -47,6 +48,18 @@ class MarketLeverage:
     leverage: Decimal
 
 
+MICROSECONDS = "Microseconds."
+
+
+def _copied(row: object, *names: str) -> dict[str, Any]:
+    """Columns that reach GraphQL unchanged, by name."""
+    return {name: getattr(row, name) for name in names}
+
+
+def _int64(value: int | None) -> Int64 | None:
+    return None if value is None else Int64(value)
+
+
 @strawberry.type(
     name="Order",
     description=(
@@ -55,164 +68,97 @@ class MarketLeverage:
     ),
 )
 class OrderNode:
-    row: strawberry.Private[Order]
+    id: strawberry.ID
+    profile_id: strawberry.ID
+    client_order_id: str
+    market_id: str
+    order_type: OrderTypeEnum  # type: ignore[valid-type]
+    side: SideEnum  # type: ignore[valid-type]
+    status: OrderStatusEnum  # type: ignore[valid-type]
+    time_in_force: TimeInForceEnum  # type: ignore[valid-type]
+    price: Decimal | None
+    trigger_price: Decimal | None
+    size: Decimal
+    initial_size: Decimal
+    total_filled_size: Decimal
+    size_percent: Decimal | None
+    reason: str
+    created_at: Int64 = strawberry.field(description=MICROSECONDS)
+    updated_at: Int64 = strawberry.field(description=MICROSECONDS)
+    timestamp: Int64 = strawberry.field(description=MICROSECONDS)
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.row.id)
-
-    @strawberry.field
-    def profile_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.profile_id))
-
-    @strawberry.field
-    def client_order_id(self) -> str:
-        return self.row.client_order_id
-
-    @strawberry.field
-    def market_id(self) -> str:
-        return self.row.market_id
-
-    @strawberry.field
-    def order_type(self) -> OrderTypeEnum:  # type: ignore[valid-type]
-        return enums.OrderType(self.row.order_type)
-
-    @strawberry.field
-    def side(self) -> SideEnum:  # type: ignore[valid-type]
-        return enums.Side(self.row.side)
-
-    @strawberry.field
-    def status(self) -> OrderStatusEnum:  # type: ignore[valid-type]
-        return enums.OrderStatus(self.row.status)
-
-    @strawberry.field
-    def time_in_force(self) -> TimeInForceEnum:  # type: ignore[valid-type]
-        return enums.TimeInForce(self.row.time_in_force)
-
-    @strawberry.field
-    def price(self) -> Decimal | None:
-        return self.row.price
-
-    @strawberry.field
-    def trigger_price(self) -> Decimal | None:
-        return self.row.trigger_price
-
-    @strawberry.field
-    def size(self) -> Decimal:
-        return self.row.size
-
-    @strawberry.field
-    def initial_size(self) -> Decimal:
-        return self.row.initial_size
-
-    @strawberry.field
-    def total_filled_size(self) -> Decimal:
-        return self.row.total_filled_size
-
-    @strawberry.field
-    def size_percent(self) -> Decimal | None:
-        return self.row.size_percent
-
-    @strawberry.field
-    def reason(self) -> str:
-        return self.row.reason
-
-    @strawberry.field(description="Microseconds.")
-    def created_at(self) -> Int64:
-        return Int64(self.row.created_at)
-
-    @strawberry.field(description="Microseconds.")
-    def updated_at(self) -> Int64:
-        return Int64(self.row.updated_at)
-
-    @strawberry.field(description="Microseconds.")
-    def timestamp(self) -> Int64:
-        return Int64(self.row.timestamp)
+    @classmethod
+    def of(cls, row: Order) -> OrderNode:
+        return cls(
+            id=strawberry.ID(row.id),
+            profile_id=strawberry.ID(str(row.profile_id)),
+            order_type=enums.OrderType(row.order_type),
+            side=enums.Side(row.side),
+            status=enums.OrderStatus(row.status),
+            time_in_force=enums.TimeInForce(row.time_in_force),
+            **_copied(
+                row,
+                "client_order_id",
+                "market_id",
+                "price",
+                "trigger_price",
+                "size",
+                "initial_size",
+                "total_filled_size",
+                "size_percent",
+                "reason",
+                "created_at",
+                "updated_at",
+                "timestamp",
+            ),
+        )
 
 
 @strawberry.type(
     name="Position", description="An open position, valued at its market's fair price."
 )
 class PositionNode:
-    row: strawberry.Private[Position]
-    figures: strawberry.Private[PositionFigures]
+    id: strawberry.ID
+    profile_id: strawberry.ID
+    market_id: str
+    side: SideEnum  # type: ignore[valid-type]
+    size: Decimal
+    entry_price: Decimal
+    fair_price: Decimal
+    notional: Decimal
+    unrealized_pnl: Decimal
+    margin: Decimal
+    liquidation_price: Decimal
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.row.id)
-
-    @strawberry.field
-    def profile_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.profile_id))
-
-    @strawberry.field
-    def market_id(self) -> str:
-        return self.row.market_id
-
-    @strawberry.field
-    def side(self) -> SideEnum:  # type: ignore[valid-type]
-        return enums.Side(self.row.side)
-
-    @strawberry.field
-    def size(self) -> Decimal:
-        return self.row.size
-
-    @strawberry.field
-    def entry_price(self) -> Decimal:
-        return self.row.entry_price
-
-    @strawberry.field
-    def fair_price(self) -> Decimal:
-        return self.row.fair_price
-
-    @strawberry.field
-    def notional(self) -> Decimal:
-        return self.figures.notional
-
-    @strawberry.field
-    def unrealized_pnl(self) -> Decimal:
-        return self.figures.unrealized_pnl
-
-    @strawberry.field
-    def margin(self) -> Decimal:
-        return self.figures.margin
-
-    @strawberry.field
-    def liquidation_price(self) -> Decimal:
-        return self.figures.liquidation_price
+    @classmethod
+    def of(cls, row: Position, figures: PositionFigures) -> PositionNode:
+        return cls(
+            id=strawberry.ID(row.id),
+            profile_id=strawberry.ID(str(row.profile_id)),
+            side=enums.Side(row.side),
+            **_copied(row, "market_id", "size", "entry_price", "fair_price"),
+            **_copied(figures, "notional", "unrealized_pnl", "margin", "liquidation_price"),
+        )
 
 
 @strawberry.type(name="Notification")
 class NotificationNode:
-    row: strawberry.Private[Notification]
+    id: strawberry.ID
+    type: str
+    title: str
+    description: str
+    read: bool
+    created_at: Int64 = strawberry.field(description=MICROSECONDS)
+    read_at: Int64 | None = strawberry.field(description="Microseconds; null while unread.")
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def type(self) -> str:
-        return self.row.type
-
-    @strawberry.field
-    def title(self) -> str:
-        return self.row.title
-
-    @strawberry.field
-    def description(self) -> str:
-        return self.row.description
-
-    @strawberry.field(description="Microseconds.")
-    def created_at(self) -> Int64:
-        return Int64(self.row.created_at)
-
-    @strawberry.field(description="Microseconds; null while unread.")
-    def read_at(self) -> Int64 | None:
-        return None if self.row.read_at is None else Int64(self.row.read_at)
-
-    @strawberry.field
-    def read(self) -> bool:
-        return self.row.read_at is not None
+    @classmethod
+    def of(cls, row: Notification) -> NotificationNode:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            read=row.read_at is not None,
+            read_at=_int64(row.read_at),
+            **_copied(row, "type", "title", "description", "created_at"),
+        )
 
 
 @strawberry.type(
@@ -324,18 +270,18 @@ class ProfileNode:
 
     @strawberry.field(description="Resting orders (open or placed), newest first.")
     async def orders(self, info: Info) -> list[OrderNode]:
-        return [OrderNode(row=row) for row in await info.context.loaders.open_orders.load(self._id)]
+        return [OrderNode.of(row) for row in await info.context.loaders.open_orders.load(self._id)]
 
     @strawberry.field(description="Open positions.")
     async def positions(self, info: Info) -> list[PositionNode]:
         math = self._math(info)
         rows = await info.context.loaders.open_positions.load(self._id)
-        return [PositionNode(row=row, figures=math.position(row)) for row in rows]
+        return [PositionNode.of(row, math.position(row)) for row in rows]
 
     @strawberry.field(description="Newest first; `unreadOnly: true` leaves out the read ones.")
     async def notifications(self, info: Info, unread_only: bool = False) -> list[NotificationNode]:
         rows = await info.context.loaders.notifications.load(self._id)
-        return [NotificationNode(row=row) for row in rows if row.read_at is None or not unread_only]
+        return [NotificationNode.of(row) for row in rows if row.read_at is None or not unread_only]
 
     @strawberry.field(
         description=(
@@ -364,9 +310,9 @@ class ProfileNode:
         )
         rows = await info.context.loaders.order_history.load(page)
         return connection(
-            [OrderNode(row=row) for row in rows],
+            [OrderNode.of(row) for row in rows],
             limit,
-            lambda node: encode_cursor(ORDER_HISTORY, node.row.created_at, node.row.id),
+            lambda node: encode_cursor(ORDER_HISTORY, node.created_at, node.id),
             after=after,
         )
 
@@ -383,7 +329,7 @@ class ProfileNode:
             raise AppError(ErrorCode.FORBIDDEN, "only the profile's owner may list its API keys")
         rows = await info.context.loaders.api_keys.load(self._id)
         now_s = int(time.time())
-        return [ApiKeyNode(row=row, now_s=now_s) for row in rows]
+        return [ApiKeyNode.of(row, now_s) for row in rows]
 
 
 @strawberry.type(
@@ -391,36 +337,28 @@ class ProfileNode:
     description="A market maker's API key, without its secret (shown only once, at creation).",
 )
 class ApiKeyNode:
-    row: strawberry.Private[ApiKey]
-    now_s: strawberry.Private[int]
+    key: str = strawberry.field(description="The public key id, sent as `RBT-API-KEY`.")
+    tag: str = strawberry.field(description='Your label; "" is the key `onboard` hands out.')
+    status: ApiKeyStatusEnum = strawberry.field(  # type: ignore[valid-type]
+        description="EXPIRED is derived from `expiration`."
+    )
+    expiration: Int64 = strawberry.field(description="Unix seconds.")
+    allowed_ips: list[str] = strawberry.field(
+        description="CIDRs the key may be used from; empty means any address."
+    )
+    created_at: Int64 = strawberry.field(description=MICROSECONDS)
+    last_used_at: Int64 | None = strawberry.field(
+        description="Microseconds; null until the key signs a request."
+    )
 
-    @strawberry.field(description="The public key id, sent as `RBT-API-KEY`.")
-    def key(self) -> str:
-        return self.row.key
-
-    @strawberry.field(description='Your label; "" is the key `onboard` hands out.')
-    def tag(self) -> str:
-        return self.row.tag
-
-    @strawberry.field(description="EXPIRED is derived from `expiration`.")
-    def status(self) -> ApiKeyStatusEnum:  # type: ignore[valid-type]
-        return effective_status(self.row, self.now_s)
-
-    @strawberry.field(description="Unix seconds.")
-    def expiration(self) -> Int64:
-        return Int64(self.row.expiration)
-
-    @strawberry.field(description="CIDRs the key may be used from; empty means any address.")
-    def allowed_ips(self) -> list[str]:
-        return list(self.row.allowed_ips)
-
-    @strawberry.field(description="Microseconds.")
-    def created_at(self) -> Int64:
-        return Int64(self.row.created_at)
-
-    @strawberry.field(description="Microseconds; null until the key signs a request.")
-    def last_used_at(self) -> Int64 | None:
-        return None if self.row.last_used_at is None else Int64(self.row.last_used_at)
+    @classmethod
+    def of(cls, row: ApiKey, now_s: int) -> ApiKeyNode:
+        return cls(
+            status=effective_status(row, now_s),
+            allowed_ips=list(row.allowed_ips),
+            last_used_at=_int64(row.last_used_at),
+            **_copied(row, "key", "tag", "expiration", "created_at"),
+        )
 
 
 @strawberry.type(description="A market maker's API key pair. `Expiration` is unix seconds.")
