@@ -22,7 +22,12 @@ class Services:
     def start(cls, settings: Settings) -> Services:
         return cls(
             settings=settings,
-            db=Database(settings.database_url, pool_size=settings.db_pool_size),
+            db=Database(
+                settings.database_url,
+                pool_size=settings.db_pool_size,
+                connect_timeout=settings.db_connect_timeout,
+                statement_timeout=settings.db_statement_timeout,
+            ),
             credentials=Credentials.from_config(settings, settings.previous_jwt_secret_values),
         )
 
