@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 def app_from_environment() -> Starlette:
     """What each uvicorn worker imports: settings and logging from the environment."""
+    configure_logging("INFO")  # settings warn while loading: those lines are JSON too
     settings = Settings()
     configure_logging(settings.log_level)
     return create_app(settings)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import uvicorn
 from pydantic import ValidationError
 
-from models.db import Database, is_unavailable, safe_url
+from models.db import Database, database_failure, safe_url
 from models.migrations import SchemaError, SchemaState, head
 
 from .observability import configure_logging
@@ -30,6 +30,7 @@ T = TypeVar("T")
 
 
 def _settings() -> Settings:
+    configure_logging("INFO")  # settings warn while loading: those lines are JSON too
     try:
         return Settings()
     except ValidationError as error:
@@ -62,17 +63,19 @@ def _database(settings: Settings) -> Database:
 
 
 def _run(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
-    """Run a database chore; an unreachable database or a foreign schema ends the command."""
+    """Run a database chore; a database it cannot use or a foreign schema ends the command
+    with one line that says why (no traceback)."""
     try:
         return asyncio.run(work)
     except SchemaError as error:
         sys.exit(f"onboarding-api: {error}")
     except Exception as error:
-        if not is_unavailable(error):
+        reason = database_failure(error)
+        if reason is None:
             raise
         sys.exit(
-            f"onboarding-api: cannot reach the database at {safe_url(settings.database_url)} "
-            f"({type(error).__name__}: {error}); check ONBOARDING_DATABASE_URL"
+            f"onboarding-api: cannot use the database at {safe_url(settings.database_url)}: "
+            f"{reason}; check ONBOARDING_DATABASE_URL and that the server is up"
         )
 
 

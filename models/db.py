@@ -152,6 +152,18 @@ def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def database_failure(error: BaseException) -> str | None:
+    """One line saying why the database could not be used, or None if `error` is not about the
+    database (then it is a bug)."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, DBAPIError):
+        return str(error.orig).splitlines()[0] if error.orig is not None else type(error).__name__
+    if is_unavailable(error):
+        return f"{type(error).__name__}: {error}".rstrip(": ")
+    return None
+
+
 def is_unavailable(error: BaseException) -> bool:
     """True when the error means "cannot reach the database (now)", not "the query is wrong".
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -13,6 +14,7 @@ from sqlalchemy import text
 from models import migrations
 from models.db import Database
 from tests.cluster import CONSOLE_SCRIPT, Instance
+from tests.conftest import throwaway_postgres_database
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +82,23 @@ def test_a_schema_migrated_by_a_later_release_is_served_not_downgraded(
 def test_an_unreachable_database_is_named_without_its_password(command: str) -> None:
     result = cli(command, database_url="postgresql+asyncpg://ops:hunter2@127.0.0.1:1/onboarding")
     assert result.returncode != 0
-    assert "cannot reach the database at postgresql+asyncpg://ops:***@127.0.0.1:1/onboarding" in (
+    assert "cannot use the database at postgresql+asyncpg://ops:***@127.0.0.1:1/onboarding" in (
         result.stderr
     )
+    assert "Traceback" not in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_a_database_that_does_not_exist_is_one_line_not_a_traceback() -> None:
+    with throwaway_postgres_database() as url:
+        missing = url.rsplit("/", 1)[0] + "/no_such_database_here"
+    result = cli("migrate", database_url=missing)
+    assert result.returncode != 0
+    assert 'database "no_such_database_here" does not exist' in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_output_is_json_lines_apart_from_its_verdict(empty_database_url: str) -> None:
+    result = cli("migrate", database_url=empty_database_url)
+    for line in result.stderr.splitlines():
+        assert json.loads(line)["level"] in {"info", "warning"}, line
