@@ -162,6 +162,8 @@ def test_connections_cut_during_load_break_no_invariant(
         proofs, bodies, terminated = asyncio.run(cut_in_flight())
         assert terminated >= 8
         assert [error_code(body) for body in bodies] == ["SERVICE_UNAVAILABLE"] * 8
+        logs = "".join(instance.log() for instance in pair)
+        assert "terminating connection due to administrator command" in logs
         assert asyncio.run(broken_invariants(url)) == {}
 
         async def load_while_cutting() -> tuple[list[dict[str, Any]], list[int]]:
