@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -98,12 +99,38 @@ class Database:
         (an advisory lock on PostgreSQL, the write lock on SQLite), so every instance of a
         deployment may run it at start-up and exactly one does the work.
         """
-        async with self._writer.begin() as connection:
-            if self.dialect == "postgresql":
+        async with self._migration_transaction() as connection:
+            return await connection.run_sync(migrations.upgrade)
+
+    @asynccontextmanager
+    async def _migration_transaction(self) -> AsyncIterator[AsyncConnection]:
+        if self.dialect != "sqlite":
+            async with self.engine.begin() as connection:
                 await connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
                 )
-            return await connection.run_sync(migrations.upgrade)
+                yield connection
+            return
+        # SQLite alters a table by rebuilding it (batch mode), and dropping a table that others
+        # reference fails while foreign keys are enforced; enforcement can only be switched off
+        # outside a transaction, hence a connection of its own. The keys are checked at the end.
+        engine = create_async_engine(
+            self.engine.url, poolclass=NullPool, execution_options={_IMMEDIATE: True}
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "connect", _sqlite_foreign_keys_off)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        try:
+            async with engine.begin() as connection:
+                yield connection
+                broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise migrations.SchemaError(
+                        f"the migration left {len(broken)} rows with dangling foreign keys "
+                        f"(first: {tuple(broken[0])}); nothing was changed"
+                    )
+        finally:
+            await engine.dispose()
 
     async def create_schema(self) -> None:
         """The schema, built by the migrations: what is tested is what is deployed."""
@@ -139,6 +166,10 @@ def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+
+
+def _sqlite_foreign_keys_off(dbapi_connection: Any, _record: object) -> None:
+    dbapi_connection.execute("PRAGMA foreign_keys=OFF")
 
 
 def _sqlite_begin(connection: Any) -> None:

@@ -5,12 +5,15 @@ they do not understand."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from models import migrations
@@ -151,3 +154,80 @@ def test_new_revision_writes_nothing_when_models_and_migrations_agree(
 
     assert on(f"sqlite+aiosqlite:///{tmp_path}/scratch.db", generate) is None
     assert "no changes" in capsys.readouterr().out
+
+
+REBUILD_PROFILES = """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("profiles") as batch_op:
+        batch_op.alter_column("status", existing_type=sa.String(16), type_=sa.String(20))
+    {extra}
+
+
+def downgrade() -> None:
+    pass
+"""
+
+
+def with_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> None:
+    """This code's migrations plus one more revision, as the next release would ship them."""
+    scripts = tmp_path / "migrations"
+    shutil.copytree(migrations.SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / "0002_next.py").write_text(source)
+    monkeypatch.setattr(migrations, "SCRIPTS", scripts)
+
+
+async def at_first_revision_with_rows(db: Database) -> None:
+    async with db.engine.begin() as connection:
+        await connection.run_sync(
+            lambda sync: command.upgrade(migrations.alembic_config(sync), "0001")
+        )
+    await execute(
+        db,
+        "INSERT INTO profiles (id, wallet, exchange_id, profile_type, status, balance, "
+        "cum_trading_volume, leverage, last_update, last_liq_check, created_at) "
+        "VALUES (1, '0xa', 'rbx', 'trader', 'active', '0', '0', '{}', 0, 0, 0)",
+        "INSERT INTO notifications (profile_id, type, title, description, created_at) "
+        "VALUES (1, 'welcome', 'Welcome', '', 0)",
+    )
+
+
+async def revision_and_notifications(db: Database) -> tuple[str | None, int]:
+    async with db.engine.connect() as connection:
+        count = (await connection.execute(text("SELECT count(*) FROM notifications"))).scalar()
+    return (await db.schema_state())[0], int(count or 0)
+
+
+def test_a_later_revision_can_rebuild_a_referenced_table_holding_data(
+    empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite alters a table by copying it; with foreign keys enforced, dropping the referenced
+    original would fail (or empty its children)."""
+    with_revision(tmp_path, monkeypatch, REBUILD_PROFILES.format(extra=""))
+
+    async def upgrade(db: Database) -> tuple[tuple[str | None, str | None], Any]:
+        await at_first_revision_with_rows(db)
+        return await db.migrate(), await revision_and_notifications(db)
+
+    assert on(empty_database_url, upgrade) == (("0001", "0002"), ("0002", 1))
+
+
+def test_a_revision_that_breaks_foreign_keys_changes_nothing(
+    empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    breaking = REBUILD_PROFILES.format(extra='op.execute("DELETE FROM profiles")')
+    with_revision(tmp_path, monkeypatch, breaking)
+
+    async def upgrade(db: Database) -> Any:
+        await at_first_revision_with_rows(db)
+        with pytest.raises((SchemaError, IntegrityError), match="foreign key"):
+            await db.migrate()
+        return await revision_and_notifications(db)
+
+    assert on(empty_database_url, upgrade) == ("0001", 1)
