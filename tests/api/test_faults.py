@@ -83,7 +83,7 @@ def through(proxy: TcpProxy, url: str) -> str:
 def test_database_down_fails_fast_and_the_service_recovers_without_restart(
     migrated_postgres_url: str, proxy: TcpProxy, tmp_path: Path
 ) -> None:
-    timeouts = {"db_connect_timeout": "1", "db_statement_timeout": "2"}
+    timeouts = {"db_connect_timeout": "3", "db_statement_timeout": "2"}
     url = through(proxy, migrated_postgres_url)
     with instances(url, tmp_path, 1, **timeouts) as (instance,):
 
@@ -108,7 +108,7 @@ def test_database_down_fails_fast_and_the_service_recovers_without_restart(
         proxy.cut()
         body, took = asyncio.run(call(ONBOARD, onboarding()))
         assert error_code(body) == "SERVICE_UNAVAILABLE"
-        assert took < 1.5, f"refused connections must fail at once, took {took:.2f}s"
+        assert took < 2, f"refused connections must fail at once, not time out: {took:.2f}s"
         body, _ = asyncio.run(call(ME, {}, Authorization=f"Bearer {jwt}"))
         assert error_code(body) == "SERVICE_UNAVAILABLE"
         readiness = httpx.get(f"{instance.url}/readyz", timeout=10)
@@ -121,7 +121,7 @@ def test_database_down_fails_fast_and_the_service_recovers_without_restart(
         proxy.freeze()
         body, took = asyncio.run(call(ONBOARD, onboarding()))
         assert error_code(body) == "SERVICE_UNAVAILABLE"
-        assert took < 1 + 2 + 1.5, f"a partition must fail within the timeouts, took {took:.2f}s"
+        assert took < 2 + 3 + 2, f"a partition must fail within the timeouts, took {took:.2f}s"
         assert ready() == 503
 
         recover(proxy, ready)
