@@ -146,13 +146,16 @@ def migrated_postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL database of this test's own, migrated to head (for tests that
     start real server processes on it, or cut its connections)."""
     with throwaway_postgres_database() as url:
-        db = Database(url)
-        asyncio.run(_migrate_and_dispose(db))
+        migrate_database(url)
         yield url
 
 
-async def _migrate_and_dispose(db: Database) -> None:
-    try:
-        await db.migrate()
-    finally:
-        await db.dispose()
+def migrate_database(url: str) -> None:
+    async def migrate() -> None:
+        db = Database(url)
+        try:
+            await db.migrate()
+        finally:
+            await db.dispose()
+
+    asyncio.run(migrate())

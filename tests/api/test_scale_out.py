@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 
-from models.db import Database
 from tests.api.test_onboard import ONBOARD, signed
 from tests.api.test_sessions import REFRESH
 from tests.cluster import (
@@ -31,25 +30,18 @@ from tests.cluster import (
     scalar,
     table_locked,
 )
-from tests.conftest import throwaway_postgres_database
+from tests.conftest import migrate_database, throwaway_postgres_database
 from tests.signing import Signer, fresh_timestamp, with_v
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def shared_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def shared_database() -> Iterator[str]:
+    """One migrated throwaway database for this module's instances."""
     with throwaway_postgres_database() as url:
-        asyncio.run(_migrate(url))
+        migrate_database(url)
         yield url
-
-
-async def _migrate(url: str) -> None:
-    db = Database(url)
-    try:
-        await db.migrate()
-    finally:
-        await db.dispose()
 
 
 @pytest.fixture(scope="module")
