@@ -9,7 +9,7 @@ WORKERS ?= 1
 PY_STAMP     := $(VENV)/.installed
 ASSETS_STAMP := api/explorer/node_modules/.installed
 
-.PHONY: install run test lint schema clean
+.PHONY: install run test lint schema migration clean
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,7 @@ $(ASSETS_STAMP): api/explorer/package.json api/explorer/package-lock.json
 install: $(PY_STAMP) $(ASSETS_STAMP)
 
 run: install
+	$(BIN)/onboarding-api migrate
 	$(BIN)/onboarding-api serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 lint: install
@@ -39,6 +40,14 @@ test: lint
 # Re-export the committed SDL after a schema change (a test fails while it drifts).
 schema: install
 	$(BIN)/python -c "from resolvers.schema import schema; open('schema.graphql', 'w').write(schema.as_str() + '\n')"
+
+# A new schema revision from what models/tables.py declares beyond the migrations (review it!).
+# The migration test fails while a table or column has no revision.
+migration: install
+	@test -n "$(m)" || { echo 'usage: make migration m="what changes"'; exit 2; }
+	$(BIN)/python -m models.migrations "$(m)"
+	$(BIN)/ruff format --quiet models/migrations/versions
+	$(BIN)/ruff check --quiet --fix models/migrations/versions
 
 clean:
 	rm -rf $(VENV) api/explorer/node_modules var .pytest_cache .mypy_cache .ruff_cache

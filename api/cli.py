@@ -1,22 +1,31 @@
-"""`onboarding-api serve | reseal-secrets`."""
+"""`onboarding-api migrate | serve | seed | reseal-secrets`.
+
+`migrate` brings the database to this release's schema; `serve` refuses to start on a database
+that is behind it (and says to run `migrate`), so a deployment cannot serve a half-built schema.
+A database that a *later* release already migrated is served with a warning: releases only add
+to the schema before the code that stops using something ships (see README, zero downtime).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import uvicorn
 from pydantic import ValidationError
 
-from models.db import Database
+from models.db import Database, database_failure, safe_url
 from models.errors import AppError
+from models.migrations import SchemaError, SchemaState, head
 from models.rotation import reseal_secrets
 from models.secretbox import SecretBox
 from models.seed import Seeded, seed_profile
@@ -24,12 +33,14 @@ from models.seed import Seeded, seed_profile
 from .observability import configure_logging
 from .settings import Settings
 
+log = logging.getLogger("onboarding.cli")
+T = TypeVar("T")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # api.metrics reads it; importing that module here
 # would fix prometheus-client's mode before `serve` sets the directory up.
 
 
 def _settings() -> Settings:
-    configure_logging("INFO")  # warnings raised while reading settings are JSON lines too
+    configure_logging("INFO")  # settings warn while loading: those lines are JSON too
     try:
         return Settings()
     except ValidationError as error:
@@ -37,12 +48,55 @@ def _settings() -> Settings:
         sys.exit(f"onboarding-api: invalid settings: {messages}")
 
 
-async def _create_schema(url: str) -> None:
-    db = Database(url)
+async def _schema_state(settings: Settings) -> tuple[str | None, SchemaState]:
+    db = _database(settings)
     try:
-        await db.create_schema()
+        return await db.schema_state()
     finally:
         await db.dispose()
+
+
+async def _migrate(settings: Settings) -> tuple[str | None, str | None]:
+    db = _database(settings)
+    try:
+        return await db.migrate()
+    finally:
+        await db.dispose()
+
+
+def _database(settings: Settings) -> Database:
+    return Database(
+        settings.database_url,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
+    )
+
+
+def _run(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
+    """Run a database chore; a database it cannot use or a foreign schema ends the command
+    with one line that says why (no traceback)."""
+    try:
+        return asyncio.run(work)
+    except SchemaError as error:
+        sys.exit(f"onboarding-api: {error}")
+    except Exception as error:
+        reason = database_failure(error)
+        if reason is None:
+            raise
+        sys.exit(
+            f"onboarding-api: cannot use the database at {safe_url(settings.database_url)}: "
+            f"{reason}; check ONBOARDING_DATABASE_URL and that the server is up"
+        )
+
+
+def migrate(_: argparse.Namespace) -> None:
+    settings = _settings()
+    configure_logging(settings.log_level)
+    before, after = _run(settings, _migrate(settings))
+    if before == after:
+        print(f"database schema already at revision {after}; nothing to do")
+    else:
+        print(f"database schema migrated from revision {before or '(empty)'} to {after}")
 
 
 @contextmanager
@@ -72,7 +126,20 @@ def metrics_directory() -> Iterator[Path]:
 def serve(args: argparse.Namespace) -> None:
     settings = _settings()
     configure_logging(settings.log_level)
-    asyncio.run(_create_schema(settings.database_url))
+    revision, state = _run(settings, _schema_state(settings))
+    if state is SchemaState.BEHIND:
+        sys.exit(
+            f"onboarding-api: the database schema is at revision {revision or '(empty)'} but "
+            f"this release needs {head()}: run `onboarding-api migrate` (with the same "
+            "ONBOARDING_DATABASE_URL) first"
+        )
+    if state is SchemaState.NEWER:
+        log.warning(
+            "database schema revision %s is newer than this release's %s; serving anyway "
+            "(schema changes only add before code stops using anything)",
+            revision,
+            head(),
+        )
     with metrics_directory():
         uvicorn.run(
             "api.app:app_from_environment",
@@ -83,14 +150,14 @@ def serve(args: argparse.Namespace) -> None:
             log_config=None,
             access_log=False,
             proxy_headers=False,
-            timeout_graceful_shutdown=20,
+            timeout_graceful_shutdown=settings.shutdown_timeout,
         )
 
 
 async def _seed(settings: Settings, args: argparse.Namespace) -> Seeded:
-    db = Database(settings.database_url)
+    db = _database(settings)
     try:
-        await db.create_schema()
+        await db.migrate()
         return await seed_profile(
             db,
             settings,
@@ -107,7 +174,7 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> Seeded:
 def seed(args: argparse.Namespace) -> None:
     settings = _settings()
     try:
-        result = asyncio.run(_seed(settings, args))
+        result = _run(settings, _seed(settings, args))
     except AppError as error:
         sys.exit(f"onboarding-api seed: {error.legacy_text}")
     profile = result.profile
@@ -121,7 +188,7 @@ def seed(args: argparse.Namespace) -> None:
 
 
 async def _reseal(settings: Settings) -> int:
-    db = Database(settings.database_url)
+    db = _database(settings)
     box = SecretBox(settings.secrets_key.get_secret_value(), settings.previous_secrets_key_values)
     try:
         return await reseal_secrets(db, box)
@@ -134,7 +201,7 @@ def reseal(_: argparse.Namespace) -> None:
     settings = _settings()
     configure_logging(settings.log_level)
     try:
-        moved = asyncio.run(_reseal(settings))
+        moved = _run(settings, _reseal(settings))
     except ValueError as error:
         hint = "list the key that sealed it in ONBOARDING_PREVIOUS_SECRETS_KEYS"
         sys.exit(f"onboarding-api: {error}; {hint}")
@@ -149,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve_parser.add_argument("--workers", type=int, default=1)
     serve_parser.set_defaults(run=serve)
+    migrate_parser = commands.add_parser(
+        "migrate", help="bring the database schema to this release (safe to run repeatedly)"
+    )
+    migrate_parser.set_defaults(run=migrate)
     reseal_parser = commands.add_parser(
         "reseal-secrets",
         help="re-encrypt stored secrets under the current ONBOARDING_SECRETS_KEY (key rotation)",

@@ -27,6 +27,8 @@ class Services:
                 settings.database_url,
                 pool_size=settings.db_pool_size,
                 on_statement=DB_STATEMENTS.inc,
+                connect_timeout=settings.db_connect_timeout,
+                statement_timeout=settings.db_statement_timeout,
             ),
             credentials=Credentials.from_config(
                 settings, settings.previous_jwt_secret_values, settings.previous_secrets_key_values

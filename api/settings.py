@@ -36,6 +36,12 @@ class Settings(DomainConfig, BaseSettings):
     env: Env = Env.DEV
     database_url: str = "sqlite+aiosqlite:///./var/onboarding.db"
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_connect_timeout: float = Field(default=5.0, gt=0, le=120)
+    """Seconds to open a connection or wait for a free one in the pool, before 503."""
+    db_statement_timeout: float = Field(default=15.0, gt=0, le=600)
+    """Seconds any one statement may take (PostgreSQL), before 503: a partition fails fast."""
+    shutdown_timeout: int = Field(default=20, ge=1, le=600)
+    """Seconds `serve` lets in-flight requests finish after SIGTERM before closing them."""
     previous_jwt_secrets: tuple[SecretStr, ...] = ()
     previous_secrets_keys: tuple[SecretStr, ...] = ()
     """Retired `secrets_key` values: what they sealed still opens (see README, rotation)."""

@@ -11,6 +11,7 @@ so that `models` never imports it).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,13 +20,18 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
+from . import (
+    migrations,
+    tables,  # noqa: F401 - registers the tables on SQLModel.metadata
+)
 
 _IMMEDIATE = "onboarding_begin_immediate"
+_MIGRATION_LOCK = 0x6F6E626F61726431  # any fixed 64-bit key; "onboard1"
 
 
 class Database:
@@ -36,6 +42,7 @@ class Database:
         pool_size: int = 10,
         connect_timeout: float = 5.0,
         on_statement: Callable[[], object] | None = None,
+        statement_timeout: float = 15.0,
     ) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -48,7 +55,14 @@ class Database:
             options.update(
                 pool_size=pool_size, max_overflow=pool_size, pool_timeout=connect_timeout
             )
-            options["connect_args"] = {"timeout": connect_timeout}
+            options["connect_args"] = {
+                "timeout": connect_timeout,
+                # Bounds every statement, including the pool's liveness ping: a database that
+                # stops answering (network partition) fails requests instead of hanging them.
+                "command_timeout": statement_timeout,
+                # Which worker holds which connection, in pg_stat_activity.
+                "server_settings": {"application_name": f"onboarding-api:{os.getpid()}"},
+            }
         self.engine: AsyncEngine = create_async_engine(url, **options)
         self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
         self.statements = 0
@@ -83,9 +97,55 @@ class Database:
         """An INSERT that supports `on_conflict_do_nothing` on this engine's dialect."""
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(model)
 
+    async def migrate(self) -> tuple[str | None, str | None]:
+        """Apply the migrations up to head: (revision before, revision after).
+
+        One transaction (both engines have transactional DDL), serialised between instances
+        (an advisory lock on PostgreSQL, the write lock on SQLite), so every instance of a
+        deployment may run it at start-up and exactly one does the work.
+        """
+        async with self._migration_transaction() as connection:
+            return await connection.run_sync(migrations.upgrade)
+
+    @asynccontextmanager
+    async def _migration_transaction(self) -> AsyncIterator[AsyncConnection]:
+        if self.dialect != "sqlite":
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
+                yield connection
+            return
+        # SQLite alters a table by rebuilding it (batch mode), and dropping a table that others
+        # reference fails while foreign keys are enforced; enforcement can only be switched off
+        # outside a transaction, hence a connection of its own. The keys are checked at the end.
+        engine = create_async_engine(
+            self.engine.url, poolclass=NullPool, execution_options={_IMMEDIATE: True}
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "connect", _sqlite_foreign_keys_off)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        try:
+            async with engine.begin() as connection:
+                yield connection
+                broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise migrations.SchemaError(
+                        f"the migration left {len(broken)} rows with dangling foreign keys "
+                        f"(first: {tuple(broken[0])}); nothing was changed"
+                    )
+        finally:
+            await engine.dispose()
+
     async def create_schema(self) -> None:
-        async with self.engine.begin() as connection:
-            await connection.run_sync(SQLModel.metadata.create_all)
+        """The schema, built by the migrations: what is tested is what is deployed."""
+        await self.migrate()
+
+    async def schema_state(self) -> tuple[str | None, migrations.SchemaState]:
+        """The database's revision, and how it relates to this code's newest one."""
+        async with self.engine.connect() as connection:
+            revision = await connection.run_sync(migrations.current)
+        return revision, migrations.state(revision)
 
     async def ping(self, within_seconds: float = 2.0) -> bool:
         try:
@@ -113,17 +173,56 @@ def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
     cursor.close()
 
 
+def _sqlite_foreign_keys_off(dbapi_connection: Any, _record: object) -> None:
+    dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+
+
 def _sqlite_begin(connection: Any) -> None:
     """Writers take the write lock up front; readers run each SELECT on its own (autocommit)."""
     if connection.get_execution_options().get(_IMMEDIATE, False):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def is_unavailable(error: BaseException) -> bool:
-    """True when the error means "cannot reach the database", not "the query is wrong"."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
+def safe_url(url: str) -> str:
+    """The database URL without its password, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
 
-    if isinstance(error, OperationalError):
-        # SQLite reports a busy/locked file as OperationalError too: contention, still transient.
+
+def database_failure(error: BaseException) -> str | None:
+    """One line saying why the database could not be used, or None if `error` is not about the
+    database (then it is a bug)."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, DBAPIError):
+        return str(error.orig).splitlines()[0] if error.orig is not None else type(error).__name__
+    if is_unavailable(error):
+        return f"{type(error).__name__}: {error}".rstrip(": ")
+    return None
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when the error means "cannot reach the database (now)", not "the query is wrong".
+
+    Covers: no connection (refused, timed out, closed under us), a connection the driver
+    invalidated (e.g. `pg_terminate_backend`), PostgreSQL refusing work for operational reasons
+    (SQLSTATE classes 08 connection, 53 resources, 57 operator intervention), and SQLite's busy
+    or locked file (contention, also transient).
+    """
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(error, OperationalError | InterfaceError):
         return True
-    return isinstance(error, InterfaceError | ConnectionError | TimeoutError | OSError)
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or _sqlstate(error.orig)[:2] in _TRANSIENT_SQLSTATES
+    return isinstance(error, ConnectionError | TimeoutError | OSError)
+
+
+_TRANSIENT_SQLSTATES = ("08", "53", "57")
+
+
+def _sqlstate(error: BaseException | None) -> str:
+    while error is not None:
+        if isinstance(code := getattr(error, "sqlstate", None), str):
+            return code
+        error = error.__cause__
+    return ""

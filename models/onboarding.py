@@ -186,6 +186,12 @@ async def _market_maker_session(
     assert profile.id is not None
     row, jwt = issue_access_session(creds, profile.id, SessionKind.MARKET_MAKER, now_s)
     session.add(row)
+    # Concurrent onboardings of one market maker (on any worker) must agree on one key: they
+    # queue on the profile row (PostgreSQL; SQLite runs one writer at a time anyway). NO KEY
+    # UPDATE leaves client onboardings of the profile (foreign-key checks) unblocked.
+    await session.exec(
+        select(Profile.id).where(Profile.id == profile.id).with_for_update(key_share=True)
+    )
     current = select(ApiKey).where(
         ApiKey.profile_id == profile.id,
         ApiKey.tag == "",

@@ -31,7 +31,8 @@ def page_size(first: int) -> int:
 
 
 def encode_cursor(kind: str, *key: int | str) -> str:
-    raw = json.dumps([kind, *key], separators=(",", ":")).encode()
+    # UTF-8, not \u escapes: a 64-character id stays well inside the cursor size cap.
+    raw = json.dumps([kind, *key], separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -18,6 +18,16 @@ from sqlmodel import Field, SQLModel
 
 from .enums import ApiKeyStatus, OrderType, PositionStatus, ProfileStatus, TimeInForce
 
+# Every constraint gets a deterministic name, the same on both engines, so a later migration can
+# name what it alters (SQLite's batch mode cannot drop an unnamed constraint).
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
 
 class ExactDecimal(TypeDecorator[Decimal]):
     """Decimal that round-trips exactly on every engine."""

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from models.db import is_unavailable
+from models.db import database_failure, is_unavailable
 from models.errors import AppError, ErrorCode
 
 log = logging.getLogger("onboarding.graphql")
@@ -49,7 +49,8 @@ class ErrorShaping(SchemaExtension):
                 code = ErrorCode.BAD_USER_INPUT
             return _with_code(error, error.message, code)
         if original is not None and is_unavailable(original):
-            log.warning("database unavailable: %s", type(original).__name__)
+            # The driver's reason only (never SQLAlchemy's text, which carries the parameters).
+            log.warning("database unavailable: %s", database_failure(original))
             return _with_code(
                 error, "the database is unavailable; retry shortly", ErrorCode.SERVICE_UNAVAILABLE
             )

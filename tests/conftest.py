@@ -4,6 +4,7 @@ is reachable), the app with its lifespan running, and GraphQL helpers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
@@ -147,3 +148,52 @@ def as_admin(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+@contextlib.contextmanager
+def throwaway_postgres_database() -> Iterator[str]:
+    """A new, empty database on the local server (asyncpg URL), dropped afterwards; skips (or,
+    under CI=true, fails) where no server is reachable."""
+    name = f"onboarding_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        reason = f"no PostgreSQL server reachable at {POSTGRES_ADMIN_DSN}: {error}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the PostgreSQL tests, but {reason}")
+        pytest.skip(reason)
+    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """A database of each engine with nothing in it: no tables, no migration history."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/empty.db"
+        return
+    with throwaway_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def migrated_postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database of this test's own, migrated to head (for tests that
+    start real server processes on it, or cut its connections)."""
+    with throwaway_postgres_database() as url:
+        migrate_database(url)
+        yield url
+
+
+def migrate_database(url: str) -> None:
+    async def migrate() -> None:
+        db = Database(url)
+        try:
+            await db.migrate()
+        finally:
+            await db.dispose()
+
+    asyncio.run(migrate())

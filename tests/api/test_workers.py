@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.api.metrics_helpers import parse, total
+from tests.conftest import migrate_database
 
 CLI = Path(sys.executable).with_name("onboarding-api")
 
@@ -40,6 +41,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "ONBOARDING_LOG_LEVEL": "WARNING",
     }
+    migrate_database(env["ONBOARDING_DATABASE_URL"])  # `serve` refuses an unmigrated database
     process = subprocess.Popen(  # noqa: S603 - our own console script
         [str(CLI), "serve", "--port", str(port), "--workers", "2"],
         env=env,

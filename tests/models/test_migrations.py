@@ -1,0 +1,233 @@
+"""The migrations are the schema: on an empty database of each engine they build exactly what
+`models.tables` declares, they run safely from many instances at once, and they refuse databases
+they do not understand."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+from models import migrations
+from models.db import Database
+from models.migrations import SchemaError, SchemaState
+
+
+def on(url: str, work: Callable[[Database], Awaitable[Any]]) -> Any:
+    async def run() -> Any:
+        db = Database(url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+async def drift(db: Database) -> list[Any]:
+    async with db.engine.connect() as connection:
+        return await connection.run_sync(migrations.drift)
+
+
+async def tables(db: Database) -> set[str]:
+    async with db.engine.connect() as connection:
+        return await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+
+
+async def execute(db: Database, *statements: str) -> None:
+    async with db.engine.begin() as connection:
+        for statement in statements:
+            await connection.execute(text(statement))
+
+
+def test_migrations_build_exactly_the_tables_the_models_declare(empty_database_url: str) -> None:
+    async def check(db: Database) -> None:
+        assert await db.schema_state() == (None, SchemaState.BEHIND)
+        assert await db.migrate() == (None, migrations.head())
+        assert await db.schema_state() == (migrations.head(), SchemaState.CURRENT)
+        assert await drift(db) == [], (
+            "models/tables.py and the migrations disagree: "
+            'run `make migration m="what changed"` and review the new revision'
+        )
+        assert await tables(db) == set(SQLModel.metadata.tables) | {"alembic_version"}
+
+    on(empty_database_url, check)
+
+
+def test_drift_between_models_and_database_is_detected(empty_database_url: str) -> None:
+    """The check above has teeth: a missing index and a stray column both show up."""
+
+    async def check(db: Database) -> list[Any]:
+        await db.migrate()
+        await execute(
+            db,
+            "DROP INDEX ix_auth_sessions_family_id",
+            "ALTER TABLE profiles ADD COLUMN stray INTEGER",
+        )
+        return await drift(db)
+
+    found = {
+        (change[0], getattr(change[-1], "name", None)) for change in on(empty_database_url, check)
+    }
+    assert found == {("add_index", "ix_auth_sessions_family_id"), ("remove_column", "stray")}
+
+
+def test_migrate_is_idempotent_and_safe_from_many_instances_at_once(
+    empty_database_url: str,
+) -> None:
+    async def race() -> list[tuple[str | None, str | None]]:
+        instances = [Database(empty_database_url) for _ in range(3)]
+        try:
+            return list(await asyncio.gather(*(db.migrate() for db in instances)))
+        finally:
+            for db in instances:
+                await db.dispose()
+
+    head = migrations.head()
+    results = asyncio.run(race())
+    assert sorted(results, key=str) == sorted([(None, head), (head, head), (head, head)], key=str)
+    assert on(empty_database_url, drift) == []
+
+
+def test_every_revision_downgrades_to_an_empty_database(empty_database_url: str) -> None:
+    async def down_and_up(db: Database) -> tuple[set[str], list[Any]]:
+        await db.migrate()
+        async with db.engine.begin() as connection:
+            await connection.run_sync(
+                lambda sync: command.downgrade(migrations.alembic_config(sync), "base")
+            )
+        emptied = await tables(db)
+        await db.migrate()
+        return emptied, await drift(db)
+
+    emptied, drift_after = on(empty_database_url, down_and_up)
+    assert emptied <= {"alembic_version"}
+    assert drift_after == []
+
+
+def test_a_database_built_before_migrations_is_refused_with_advice(
+    empty_database_url: str,
+) -> None:
+    async def attempt(db: Database) -> None:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(SQLModel.metadata.create_all)
+        await db.migrate()
+
+    with pytest.raises(SchemaError, match="no migration history") as refused:
+        on(empty_database_url, attempt)
+    assert "empty database" in str(refused.value)
+
+
+def test_a_database_migrated_by_a_later_release_is_recognised(empty_database_url: str) -> None:
+    async def stamp_future(db: Database) -> tuple[str | None, SchemaState]:
+        await db.migrate()
+        await execute(db, "UPDATE alembic_version SET version_num = '9999'")
+        return await db.schema_state()
+
+    assert on(empty_database_url, stamp_future) == ("9999", SchemaState.NEWER)
+    with pytest.raises(SchemaError, match="newer than this release"):
+        on(empty_database_url, lambda db: db.migrate())
+
+
+def test_revision_ids_are_a_sequence() -> None:
+    head = migrations.head()
+    assert head is not None
+    assert head.isdigit()
+    assert migrations.next_revision_id() == f"{int(head) + 1:04d}"
+
+
+def test_new_revision_writes_nothing_when_models_and_migrations_agree(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def generate(db: Database) -> Any:
+        await db.migrate()
+        async with db.engine.begin() as connection:
+            return await connection.run_sync(migrations.new_revision, "nothing")
+
+    assert on(f"sqlite+aiosqlite:///{tmp_path}/scratch.db", generate) is None
+    assert "no changes" in capsys.readouterr().out
+
+
+REBUILD_PROFILES = """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("profiles") as batch_op:
+        batch_op.alter_column("status", existing_type=sa.String(16), type_=sa.String(20))
+    {extra}
+
+
+def downgrade() -> None:
+    pass
+"""
+
+
+def with_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> None:
+    """This code's migrations plus one more revision, as the next release would ship them."""
+    scripts = tmp_path / "migrations"
+    shutil.copytree(migrations.SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / "0002_next.py").write_text(source)
+    monkeypatch.setattr(migrations, "SCRIPTS", scripts)
+
+
+async def at_first_revision_with_rows(db: Database) -> None:
+    async with db.engine.begin() as connection:
+        await connection.run_sync(
+            lambda sync: command.upgrade(migrations.alembic_config(sync), "0001")
+        )
+    await execute(
+        db,
+        "INSERT INTO profiles (id, wallet, exchange_id, profile_type, status, balance, "
+        "cum_trading_volume, leverage, last_update, last_liq_check, created_at) "
+        "VALUES (1, '0xa', 'rbx', 'trader', 'active', '0', '0', '{}', 0, 0, 0)",
+        "INSERT INTO notifications (profile_id, type, title, description, created_at) "
+        "VALUES (1, 'welcome', 'Welcome', '', 0)",
+    )
+
+
+async def revision_and_notifications(db: Database) -> tuple[str | None, int]:
+    async with db.engine.connect() as connection:
+        count = (await connection.execute(text("SELECT count(*) FROM notifications"))).scalar()
+    return (await db.schema_state())[0], int(count or 0)
+
+
+def test_a_later_revision_can_rebuild_a_referenced_table_holding_data(
+    empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite alters a table by copying it; with foreign keys enforced, dropping the referenced
+    original would fail (or empty its children)."""
+    with_revision(tmp_path, monkeypatch, REBUILD_PROFILES.format(extra=""))
+
+    async def upgrade(db: Database) -> tuple[tuple[str | None, str | None], Any]:
+        await at_first_revision_with_rows(db)
+        return await db.migrate(), await revision_and_notifications(db)
+
+    assert on(empty_database_url, upgrade) == (("0001", "0002"), ("0002", 1))
+
+
+def test_a_revision_that_breaks_foreign_keys_changes_nothing(
+    empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    breaking = REBUILD_PROFILES.format(extra='op.execute("DELETE FROM profiles")')
+    with_revision(tmp_path, monkeypatch, breaking)
+
+    async def upgrade(db: Database) -> Any:
+        await at_first_revision_with_rows(db)
+        with pytest.raises((SchemaError, IntegrityError), match="foreign key"):
+            await db.migrate()
+        return await revision_and_notifications(db)
+
+    assert on(empty_database_url, upgrade) == ("0001", 1)
