@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from models.onboarding import purge_spent_signatures
-from resolvers.schema import schema
+from models.ratelimit import purge_full_buckets
 
 from .explorer import explorer_routes
 from .graphql import GraphQLView
@@ -43,8 +44,9 @@ async def _purge_spent_signatures_forever(services: Services) -> None:
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)
         try:
             await purge_spent_signatures(services.db)
+            await purge_full_buckets(services.db)
         except Exception:
-            log.exception("purging spent signatures failed; will retry")
+            log.exception("purging spent signatures or full rate-limit buckets failed; will retry")
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -63,14 +65,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/graphql", GraphQLView(schema), methods=["GET", "POST"]),
+            Route("/graphql", GraphQLView.from_settings(settings), methods=["GET", "POST"]),
             *explorer_routes(),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
-        middleware=[Middleware(RequestContextMiddleware)],
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            # Inside the request context, so a 413 carries the request id and is logged as one.
+            Middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes),
+        ],
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
 
 

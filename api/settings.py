@@ -32,6 +32,19 @@ class Settings(DomainConfig, BaseSettings):
     previous_jwt_secrets: tuple[SecretStr, ...] = ()
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: str = "INFO"
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """CIDRs of the proxies whose `X-Forwarded-For` is believed (see `api.client_ip`)."""
+    graphql_max_depth: int = Field(default=10, ge=1, le=100)
+    graphql_max_aliases: int = Field(default=15, ge=0, le=1000)
+    graphql_max_tokens: int = Field(default=500, ge=50, le=100_000)
+    graphql_max_directives: int = Field(default=4, ge=0, le=100)
+    graphql_cache_size: int = Field(default=256, ge=1, le=100_000)
+    graphql_introspection: bool | None = None
+    """None: on in dev, off in prod."""
+    graphql_field_suggestions: bool | None = None
+    """None: on in dev, off in prod ("Did you mean …?" would spell out a hidden schema)."""
+    graphiql: bool | None = None
+    """None: on in dev, off in prod."""
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:
@@ -55,6 +68,10 @@ class Settings(DomainConfig, BaseSettings):
         for name in weak:
             log.warning("%s is the development default; never use it in production", name)
         return self
+
+    def in_dev_unless(self, choice: bool | None) -> bool:
+        """An explicit choice, or else on in dev and off in prod."""
+        return self.env is Env.DEV if choice is None else choice
 
     @property
     def previous_jwt_secret_values(self) -> tuple[str, ...]:

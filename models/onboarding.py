@@ -1,7 +1,9 @@
 """The onboarding use case: verify the wallet proof, get or create the profile, issue credentials.
 
 Everything that writes happens in one transaction: the spent-signature entry, the profile and the
-credentials land together or not at all, so a refusal leaves no trace.
+credentials land together or not at all, so a refusal leaves no trace. Rate limits (see
+`models.ratelimit`): every attempt from a client address takes a token first, before any work; a
+wallet's token is taken only once its proof is verified, inside the transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .config import DomainConfig
 from .db import Database
 from .enums import SELF_ONBOARDING_TYPES, ApiKeyStatus, ProfileType, SessionKind
 from .errors import AppError, ErrorCode
+from .ratelimit import admit_client, admit_wallet
 from .sessions import Credentials, issue_access_session, issue_client_session
 from .tables import ApiKey, Profile, UsedSignature
 from .tokens import new_api_key, new_hmac_secret
@@ -31,6 +34,8 @@ class OnboardRequest:
     is_client: bool
     exchange_id: str = "rbx"
     profile_type: str = ProfileType.TRADER.value
+    client_ip: str | None = None
+    """The caller's address, for the per-IP rate limit; None (in-process callers) skips it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,9 @@ class Onboarded:
 
 async def onboard(db: Database, creds: Credentials, request: OnboardRequest) -> Onboarded:
     config = creds.config
+    now = time.time()
+    if request.client_ip is not None and config.rate_limit_per_ip is not None:
+        await admit_client(db, config.rate_limit_per_ip, request.client_ip, now)
     exchange_id = request.exchange_id.lower()
     exchange = config.exchanges.get(exchange_id)
     if exchange is None:
@@ -68,7 +76,6 @@ async def onboard(db: Database, creds: Credentials, request: OnboardRequest) -> 
             ErrorCode.UNSUPPORTED_PROFILE_TYPE,
             f"profile type {request.profile_type!r} cannot self-onboard; use {allowed}",
         )
-    now = time.time()
     now_s, now_us = int(now), int(now * 1_000_000)
     proof = verify_wallet_proof(
         request.wallet,
@@ -79,6 +86,10 @@ async def onboard(db: Database, creds: Credentials, request: OnboardRequest) -> 
         ttl=config.signature_ttl,
     )
     async with db.write() as session:
+        if config.rate_limit_per_wallet is not None:
+            await admit_wallet(
+                db, session, config.rate_limit_per_wallet, wallet_text(proof.address), now
+            )
         if config.single_use_signatures:
             await _spend(db, session, proof, expires_at=request.timestamp)
         profile = await _get_or_create_profile(

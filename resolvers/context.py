@@ -18,6 +18,8 @@ class Context:
     request_id: str
     access_token: str | None = None
     """From `Authorization: Bearer`, the `jwt` cookie or `RBT-JWT` (see `api.graphql`)."""
+    client_ip: str | None = None
+    """The caller's address (see `api.client_ip`); rate limits key on it."""
     loaders: Loaders = field(init=False)
     _session: AuthSession | None = field(default=None, init=False)
 

@@ -43,5 +43,6 @@ class OnboardingMutation:
             is_client=input.is_client,
             exchange_id=input.exchange_id,
             profile_type=enums.ProfileType(input.profile_type).value,
+            client_ip=info.context.client_ip,
         )
         return OnboardPayload.of(await onboard(info.context.db, info.context.credentials, request))

@@ -29,6 +29,7 @@ TABLES = (
     "positions",
     "orders",
     "profiles",
+    "rate_limit_buckets",
 )
 
 
