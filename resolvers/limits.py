@@ -10,8 +10,8 @@
   A document over a limit aborts validation at once (`ValidationAbortedError`, graphql-core's own
   way to stop), before the expensive rules run.
 - Introspection fields (`__schema`, `__type`) do not count towards depth (GraphiQL's query nests
-  `ofType` nine levels); graphql-core's `MaxIntrospectionDepthRule` bounds them instead, and
-  `NoSchemaIntrospectionCustomRule` refuses them when introspection is off.
+  `ofType` nine levels); graphql-core's `MaxIntrospectionDepthRule`, one of its standard rules,
+  bounds them instead, and `NoSchemaIntrospectionCustomRule` refuses them when introspection is off.
 
 `validation_rules` is called once per schema and the same rule classes reach every request
 through one `AddValidationRules` factory, so the `ValidationCache` key stays the same from request
@@ -34,7 +34,7 @@ from graphql import (
     SelectionSetNode,
     ValidationRule,
 )
-from graphql.validation import MaxIntrospectionDepthRule, NoSchemaIntrospectionCustomRule
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from graphql.validation.validate import ValidationAbortedError
 
 
@@ -127,18 +127,18 @@ def document_limits_rule(limits: GraphQLLimits) -> type[ValidationRule]:
             cost = measure(node)
             for what, value, limit in (
                 ("query depth", cost.depth, limits.max_depth),
-                ("aliases", cost.aliases, limits.max_aliases),
+                ("alias count", cost.aliases, limits.max_aliases),
                 ("directives on one field", cost.directives, limits.max_directives),
             ):
                 if value > limit:
-                    raise ValidationAbortedError(f"{what} is {value}; the limit is {limit}")
+                    raise ValidationAbortedError(f"{what} {value} is over the limit of {limit}")
 
     return DocumentLimits
 
 
 def validation_rules(limits: GraphQLLimits) -> tuple[type[ASTValidationRule], ...]:
     """The rules `limits` add to the standard ones; build once per schema and reuse."""
-    rules: list[type[ASTValidationRule]] = [document_limits_rule(limits), MaxIntrospectionDepthRule]
+    rules: list[type[ASTValidationRule]] = [document_limits_rule(limits)]
     if not limits.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
     return tuple(rules)
