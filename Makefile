@@ -8,6 +8,7 @@ WORKERS ?= 1
 
 PY_STAMP     := $(VENV)/.installed
 ASSETS_STAMP := api/explorer/node_modules/.installed
+AUDIT_STAMP  := tests/http_audit/node_modules/.installed
 
 .PHONY: install run test lint schema clean
 
@@ -22,7 +23,12 @@ $(ASSETS_STAMP): api/explorer/package.json api/explorer/package-lock.json
 	npm ci --prefix api/explorer --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(PY_STAMP) $(ASSETS_STAMP)
+# The official GraphQL-over-HTTP audit (npm graphql-http), run by tests/api/test_http_audit.py.
+$(AUDIT_STAMP): tests/http_audit/package.json tests/http_audit/package-lock.json
+	npm ci --prefix tests/http_audit --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(PY_STAMP) $(ASSETS_STAMP) $(AUDIT_STAMP)
 
 run: install
 	$(BIN)/onboarding-api serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
@@ -41,4 +47,4 @@ schema: install
 	$(BIN)/python -c "from resolvers.schema import schema; open('schema.graphql', 'w').write(schema.as_str() + '\n')"
 
 clean:
-	rm -rf $(VENV) api/explorer/node_modules var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) api/explorer/node_modules tests/http_audit/node_modules var .pytest_cache .mypy_cache .ruff_cache
