@@ -10,7 +10,7 @@ PY_STAMP     := $(VENV)/.installed
 ASSETS_STAMP := api/explorer/node_modules/.installed
 AUDIT_STAMP  := tests/http_audit/node_modules/.installed
 
-.PHONY: install run test lint schema clean
+.PHONY: install run test lint schema clean bench
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ test: lint
 # Re-export the committed SDL after a schema change (a test fails while it drifts).
 schema: install
 	$(BIN)/python -c "from resolvers.schema import schema; open('schema.graphql', 'w').write(schema.as_str() + '\n')"
+
+# Benchmarks (bench/README.md). wrk comes from Debian's package; as root it is installed here.
+BENCH_DB ?= sqlite
+bench: install
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
+		|| { echo "bench: install wrk first (sudo apt-get install wrk)"; exit 1; }
+	$(BIN)/python -m bench.run --db $(BENCH_DB) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) api/explorer/node_modules tests/http_audit/node_modules var .pytest_cache .mypy_cache .ruff_cache

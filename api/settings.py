@@ -24,7 +24,9 @@ class Env(StrEnum):
 
 
 class Settings(DomainConfig, BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ONBOARDING_", extra="ignore", frozen=False)
+    model_config = SettingsConfigDict(
+        env_prefix="ONBOARDING_", extra="ignore", frozen=False, env_parse_none_str="null"
+    )
 
     env: Env = Env.DEV
     database_url: str = "sqlite+aiosqlite:///./var/onboarding.db"

@@ -88,3 +88,9 @@ class Loaders:
         self.open_orders = OpenOrdersByProfileLoader(db)
         self.open_positions = OpenPositionsByProfileLoader(db)
         self.notifications = NotificationsByProfileLoader(db)
+
+    def know_empty(self, profile_id: int) -> None:
+        """A profile created in this request has no rows yet: answer its lists without a query."""
+        self.open_orders.prime(profile_id, [])
+        self.open_positions.prime(profile_id, [])
+        self.notifications.prime(profile_id, [])

@@ -32,158 +32,106 @@ class MarketLeverage:
     leverage: Decimal
 
 
+# Orders, positions and notifications are plain fields filled in once per row: a profile can carry
+# hundreds of orders, and strawberry resolves a plain field several times faster than a resolver
+# method (benchmark (c), bench/README.md).
+
+
 @strawberry.type(name="Order", description="A resting order (status open or placed).")
 class OrderNode:
-    row: strawberry.Private[Order]
+    id: strawberry.ID
+    profile_id: strawberry.ID
+    client_order_id: str
+    market_id: str
+    order_type: OrderTypeEnum  # type: ignore[valid-type]
+    side: SideEnum  # type: ignore[valid-type]
+    status: OrderStatusEnum  # type: ignore[valid-type]
+    time_in_force: TimeInForceEnum  # type: ignore[valid-type]
+    price: Decimal | None
+    trigger_price: Decimal | None
+    size: Decimal
+    initial_size: Decimal
+    total_filled_size: Decimal
+    size_percent: Decimal | None
+    reason: str
+    created_at: Int64 = strawberry.field(description="Microseconds.")
+    updated_at: Int64 = strawberry.field(description="Microseconds.")
+    timestamp: Int64 = strawberry.field(description="Microseconds.")
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.row.id)
-
-    @strawberry.field
-    def profile_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.profile_id))
-
-    @strawberry.field
-    def client_order_id(self) -> str:
-        return self.row.client_order_id
-
-    @strawberry.field
-    def market_id(self) -> str:
-        return self.row.market_id
-
-    @strawberry.field
-    def order_type(self) -> OrderTypeEnum:  # type: ignore[valid-type]
-        return enums.OrderType(self.row.order_type)
-
-    @strawberry.field
-    def side(self) -> SideEnum:  # type: ignore[valid-type]
-        return enums.Side(self.row.side)
-
-    @strawberry.field
-    def status(self) -> OrderStatusEnum:  # type: ignore[valid-type]
-        return enums.OrderStatus(self.row.status)
-
-    @strawberry.field
-    def time_in_force(self) -> TimeInForceEnum:  # type: ignore[valid-type]
-        return enums.TimeInForce(self.row.time_in_force)
-
-    @strawberry.field
-    def price(self) -> Decimal | None:
-        return self.row.price
-
-    @strawberry.field
-    def trigger_price(self) -> Decimal | None:
-        return self.row.trigger_price
-
-    @strawberry.field
-    def size(self) -> Decimal:
-        return self.row.size
-
-    @strawberry.field
-    def initial_size(self) -> Decimal:
-        return self.row.initial_size
-
-    @strawberry.field
-    def total_filled_size(self) -> Decimal:
-        return self.row.total_filled_size
-
-    @strawberry.field
-    def size_percent(self) -> Decimal | None:
-        return self.row.size_percent
-
-    @strawberry.field
-    def reason(self) -> str:
-        return self.row.reason
-
-    @strawberry.field(description="Microseconds.")
-    def created_at(self) -> Int64:
-        return Int64(self.row.created_at)
-
-    @strawberry.field(description="Microseconds.")
-    def updated_at(self) -> Int64:
-        return Int64(self.row.updated_at)
-
-    @strawberry.field(description="Microseconds.")
-    def timestamp(self) -> Int64:
-        return Int64(self.row.timestamp)
+    @classmethod
+    def of(cls, row: Order) -> OrderNode:
+        return cls(
+            id=strawberry.ID(row.id),
+            profile_id=strawberry.ID(str(row.profile_id)),
+            client_order_id=row.client_order_id,
+            market_id=row.market_id,
+            order_type=enums.OrderType(row.order_type),
+            side=enums.Side(row.side),
+            status=enums.OrderStatus(row.status),
+            time_in_force=enums.TimeInForce(row.time_in_force),
+            price=row.price,
+            trigger_price=row.trigger_price,
+            size=row.size,
+            initial_size=row.initial_size,
+            total_filled_size=row.total_filled_size,
+            size_percent=row.size_percent,
+            reason=row.reason,
+            created_at=Int64(row.created_at),
+            updated_at=Int64(row.updated_at),
+            timestamp=Int64(row.timestamp),
+        )
 
 
 @strawberry.type(
     name="Position", description="An open position, valued at its market's fair price."
 )
 class PositionNode:
-    row: strawberry.Private[Position]
-    figures: strawberry.Private[PositionFigures]
+    id: strawberry.ID
+    profile_id: strawberry.ID
+    market_id: str
+    side: SideEnum  # type: ignore[valid-type]
+    size: Decimal
+    entry_price: Decimal
+    fair_price: Decimal
+    notional: Decimal
+    unrealized_pnl: Decimal
+    margin: Decimal
+    liquidation_price: Decimal
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.row.id)
-
-    @strawberry.field
-    def profile_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.profile_id))
-
-    @strawberry.field
-    def market_id(self) -> str:
-        return self.row.market_id
-
-    @strawberry.field
-    def side(self) -> SideEnum:  # type: ignore[valid-type]
-        return enums.Side(self.row.side)
-
-    @strawberry.field
-    def size(self) -> Decimal:
-        return self.row.size
-
-    @strawberry.field
-    def entry_price(self) -> Decimal:
-        return self.row.entry_price
-
-    @strawberry.field
-    def fair_price(self) -> Decimal:
-        return self.row.fair_price
-
-    @strawberry.field
-    def notional(self) -> Decimal:
-        return self.figures.notional
-
-    @strawberry.field
-    def unrealized_pnl(self) -> Decimal:
-        return self.figures.unrealized_pnl
-
-    @strawberry.field
-    def margin(self) -> Decimal:
-        return self.figures.margin
-
-    @strawberry.field
-    def liquidation_price(self) -> Decimal:
-        return self.figures.liquidation_price
+    @classmethod
+    def of(cls, row: Position, figures: PositionFigures) -> PositionNode:
+        return cls(
+            id=strawberry.ID(row.id),
+            profile_id=strawberry.ID(str(row.profile_id)),
+            market_id=row.market_id,
+            side=enums.Side(row.side),
+            size=row.size,
+            entry_price=row.entry_price,
+            fair_price=row.fair_price,
+            notional=figures.notional,
+            unrealized_pnl=figures.unrealized_pnl,
+            margin=figures.margin,
+            liquidation_price=figures.liquidation_price,
+        )
 
 
 @strawberry.type(name="Notification")
 class NotificationNode:
-    row: strawberry.Private[Notification]
+    id: strawberry.ID
+    type: str
+    title: str
+    description: str
+    created_at: Int64 = strawberry.field(description="Microseconds.")
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def type(self) -> str:
-        return self.row.type
-
-    @strawberry.field
-    def title(self) -> str:
-        return self.row.title
-
-    @strawberry.field
-    def description(self) -> str:
-        return self.row.description
-
-    @strawberry.field(description="Microseconds.")
-    def created_at(self) -> Int64:
-        return Int64(self.row.created_at)
+    @classmethod
+    def of(cls, row: Notification) -> NotificationNode:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            type=row.type,
+            title=row.title,
+            description=row.description,
+            created_at=Int64(row.created_at),
+        )
 
 
 @strawberry.type(
@@ -192,7 +140,7 @@ class NotificationNode:
 )
 class ProfileNode:
     row: strawberry.Private[Profile]
-    _figures: strawberry.Private[AccountFigures | None] = None
+    _figures: strawberry.Private[asyncio.Future[AccountFigures] | None] = None
 
     def _math(self, info: Info) -> ProfileMath:
         return ProfileMath(self.row, info.context.credentials.config)
@@ -203,14 +151,21 @@ class ProfileNode:
         return self.row.id
 
     async def _account(self, info: Info) -> AccountFigures:
-        """Computed once per profile per request; the rows come through the request's loaders."""
+        """Computed once per profile per request; the rows come through the request's loaders.
+
+        The ten figure fields resolve concurrently, so the first caller's computation is shared
+        as a future; caching only the result would let every field compute it again.
+        """
         if self._figures is None:
-            loaders = info.context.loaders
-            positions, orders = await asyncio.gather(
-                loaders.open_positions.load(self._id), loaders.open_orders.load(self._id)
-            )
-            self._figures = self._math(info).account(positions, orders)
-        return self._figures
+            self._figures = asyncio.ensure_future(self._compute_account(info))
+        return await self._figures
+
+    async def _compute_account(self, info: Info) -> AccountFigures:
+        loaders = info.context.loaders
+        positions, orders = await asyncio.gather(
+            loaders.open_positions.load(self._id), loaders.open_orders.load(self._id)
+        )
+        return self._math(info).account(positions, orders)
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -294,18 +249,18 @@ class ProfileNode:
 
     @strawberry.field(description="Resting orders (open or placed), newest first.")
     async def orders(self, info: Info) -> list[OrderNode]:
-        return [OrderNode(row=row) for row in await info.context.loaders.open_orders.load(self._id)]
+        return [OrderNode.of(row) for row in await info.context.loaders.open_orders.load(self._id)]
 
     @strawberry.field(description="Open positions.")
     async def positions(self, info: Info) -> list[PositionNode]:
         math = self._math(info)
         rows = await info.context.loaders.open_positions.load(self._id)
-        return [PositionNode(row=row, figures=math.position(row)) for row in rows]
+        return [PositionNode.of(row, math.position(row)) for row in rows]
 
     @strawberry.field(description="Newest first.")
     async def notifications(self, info: Info) -> list[NotificationNode]:
         rows = await info.context.loaders.notifications.load(self._id)
-        return [NotificationNode(row=row) for row in rows]
+        return [NotificationNode.of(row) for row in rows]
 
 
 @strawberry.type(description="A market maker's API key pair. `Expiration` is unix seconds.")

@@ -5,6 +5,8 @@ The official audit (npm `graphql-http`) runs too, against a real server: tests/t
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,6 +30,15 @@ def http() -> Any:
     app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
     with TestClient(app) as client:
         yield client
+
+
+@pytest.fixture
+def production_recursion_limit() -> Iterator[None]:
+    """Python's default limit, which decides how deep a JSON body may nest (test tools raise it)."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    yield
+    sys.setrecursionlimit(previous)
 
 
 def post(client: TestClient, body: Any, accept: str | None = None, **headers: str) -> Any:
@@ -188,7 +199,9 @@ def test_unacceptable_accept_is_406_before_anything_runs(http: TestClient) -> No
         "no-query",
     ],
 )
-def test_malformed_bodies_are_400_with_a_code(http: TestClient, body: bytes) -> None:
+def test_malformed_bodies_are_400_with_a_code(
+    http: TestClient, body: bytes, production_recursion_limit: None
+) -> None:
     response = http.post("/graphql", content=body, headers={"content-type": JSON})
     assert response.status_code == 400, response.text
     assert codes(response) == ["BAD_REQUEST"]
