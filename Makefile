@@ -47,7 +47,7 @@ schema: install
 	$(BIN)/python -c "from resolvers.schema import schema; open('schema.graphql', 'w').write(schema.as_str() + '\n')"
 
 # Benchmarks (bench/README.md). wrk comes from Debian's package; as root it is installed here.
-BENCH_DB ?= sqlite
+BENCH_DB ?= all
 bench: install
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "bench: install wrk first (sudo apt-get install wrk)"; exit 1; }
