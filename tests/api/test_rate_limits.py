@@ -123,3 +123,12 @@ def test_limits_can_be_switched_off(settings: Settings) -> None:
         for index in range(8):  # over the default wallet burst (5)
             fields = signed(signer, is_client=True, ts=fresh_timestamp(100 + index))
             ok(onboard_from(client, "-", fields).json())
+
+
+def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONBOARDING_RATE_LIMIT_PER_IP", '{"burst": 7, "per_minute": 2.5}')
+    monkeypatch.setenv("ONBOARDING_RATE_LIMIT_PER_WALLET", "null")
+    loaded = Settings()
+    assert loaded.rate_limit_per_ip == Rate(burst=7, per_minute=2.5)
+    assert loaded.rate_limit_per_wallet is None
+    assert Settings.model_fields["rate_limit_per_wallet"].default == Rate(burst=5, per_minute=6)
