@@ -38,9 +38,9 @@ class Settings(DomainConfig, BaseSettings):
     """CIDRs of the proxies whose `X-Forwarded-For` is believed (see `api.client_ip`)."""
     graphql_max_depth: int = Field(default=10, ge=1, le=100)
     graphql_max_aliases: int = Field(default=15, ge=0, le=1000)
-    graphql_max_tokens: int = Field(default=500, ge=50, le=100_000)
+    graphql_max_tokens: int = Field(default=300, ge=50, le=100_000)
     graphql_max_directives: int = Field(default=4, ge=0, le=100)
-    graphql_cache_size: int = Field(default=256, ge=1, le=100_000)
+    graphql_cache_size: int = Field(default=128, ge=1, le=100_000)
     graphql_introspection: bool | None = None
     """None: on in dev, off in prod."""
     graphql_field_suggestions: bool | None = None

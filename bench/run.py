@@ -222,8 +222,11 @@ class Server:
 
 
 @contextlib.contextmanager
-def server(url: str, work: Path, name: str, *, limits: bool = True) -> Iterator[Server]:
-    """`onboarding-api serve --workers 1` in prod mode, logging at INFO to a file."""
+def server(
+    url: str, work: Path, name: str, *, limits: bool = True, settings: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """`onboarding-api serve --workers 1` in prod mode, logging at INFO to a file. The rate
+    limiter runs but never refuses (`limits`), or is off; `settings` override any of that."""
     with socket_port() as port:
         pass
     env = {
@@ -235,6 +238,7 @@ def server(url: str, work: Path, name: str, *, limits: bool = True) -> Iterator[
         "ONBOARDING_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
         "ONBOARDING_RATE_LIMIT_PER_IP": UNLIMITED if limits else "null",
         "ONBOARDING_RATE_LIMIT_PER_WALLET": UNLIMITED if limits else "null",
+        **(settings or {}),
     }
     with (work / f"{name}.log").open("wb") as log:
         process = subprocess.Popen(

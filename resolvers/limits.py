@@ -2,7 +2,9 @@
 
 - Tokens are a parse option (strawberry's `MaxTokensLimiter`): a longer document is refused while
   it is being parsed, so it never reaches validation, whose cost grows with the square of the
-  number of fields (graphql-core's overlapping-fields rule).
+  number of fields (graphql-core's overlapping-fields rule): at the default 300 tokens the worst
+  valid document costs ~16 ms to validate, at 500 it was ~45 ms (bench/hostile.py). GraphiQL's
+  full introspection query is 184 tokens; the onboarding mutation with every field about 130.
 - Depth, aliases and directives are measured by `DocumentLimits`, one validation rule. It measures
   each fragment once (memoised), so a "fragment bomb" (fragments spreading the next one twice,
   k levels deep) costs k steps, not 2^k: strawberry's own `QueryDepthLimiter` and
@@ -40,16 +42,17 @@ from graphql.validation.validate import ValidationAbortedError
 
 @dataclass(frozen=True, slots=True)
 class GraphQLLimits:
-    """Defaults fit every honest operation; GraphiQL's full introspection query is 184 tokens."""
+    """Defaults fit every honest operation with room to spare (see the module docstring)."""
 
     max_depth: int = 10
     max_aliases: int = 15
-    max_tokens: int = 500
+    max_tokens: int = 300
     max_directives: int = 4
     introspection: bool = True
     field_suggestions: bool = True
-    cache_size: int = 256
-    """Entries in each of the parse and validation LRU caches (bounds their memory)."""
+    cache_size: int = 128
+    """Entries in each of the parse and validation LRU caches. A cached document near the token
+    limit holds ~200 KB (its AST keeps every token), so this bounds them to ~25 MB."""
 
 
 @dataclass(frozen=True, slots=True)

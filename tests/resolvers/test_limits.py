@@ -123,7 +123,7 @@ def test_limits_are_settings() -> None:
 def test_too_many_tokens_is_refused_while_parsing() -> None:
     (error,) = errors("{ " + "serverTime " * 600 + "}")
     assert error["extensions"] == {"code": "GRAPHQL_PARSE_FAILED"}
-    assert "more than 500 tokens" in str(error["message"])
+    assert "more than 300 tokens" in str(error["message"])
     assert errors("{ " + "serverTime " * 100 + "}", GraphQLLimits(max_tokens=50))
 
 
