@@ -8,8 +8,9 @@ WORKERS ?= 1
 
 PY_STAMP     := $(VENV)/.installed
 ASSETS_STAMP := api/explorer/node_modules/.installed
+AUDIT_STAMP  := tests/http_audit/node_modules/.installed
 
-.PHONY: install run test lint schema migration clean
+.PHONY: install run test lint schema migration clean bench
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +23,12 @@ $(ASSETS_STAMP): api/explorer/package.json api/explorer/package-lock.json
 	npm ci --prefix api/explorer --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(PY_STAMP) $(ASSETS_STAMP)
+# The official GraphQL-over-HTTP audit (npm graphql-http), run by tests/api/test_http_audit.py.
+$(AUDIT_STAMP): tests/http_audit/package.json tests/http_audit/package-lock.json
+	npm ci --prefix tests/http_audit --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(PY_STAMP) $(ASSETS_STAMP) $(AUDIT_STAMP)
 
 run: install
 	$(BIN)/onboarding-api migrate
@@ -49,5 +55,12 @@ migration: install
 	$(BIN)/ruff format --quiet models/migrations/versions
 	$(BIN)/ruff check --quiet --fix models/migrations/versions
 
+# Benchmarks (bench/README.md). wrk comes from Debian's package; as root it is installed here.
+BENCH_DB ?= all
+bench: install
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
+		|| { echo "bench: install wrk first (sudo apt-get install wrk)"; exit 1; }
+	$(BIN)/python -m bench.run --db $(BENCH_DB) $(BENCH_ARGS)
+
 clean:
-	rm -rf $(VENV) api/explorer/node_modules var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) api/explorer/node_modules tests/http_audit/node_modules var .pytest_cache .mypy_cache .ruff_cache

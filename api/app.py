@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from models.api_keys import sweep_api_keys
 from models.onboarding import purge_spent_signatures
-from resolvers.schema import build_schema
+from models.ratelimit import purge_full_buckets
 
 from .explorer import explorer_routes
 from .graphql import GraphQLView
@@ -28,7 +29,6 @@ from .settings import Settings
 log = logging.getLogger("onboarding.app")
 PURGE_INTERVAL_SECONDS = 300
 KEY_SWEEP_INTERVAL_SECONDS = 300
-schema = build_schema(observers=(GraphQLMetrics,))
 
 
 async def healthz(_: Request) -> JSONResponse:
@@ -53,6 +53,11 @@ async def _every(seconds: float, job: Callable[[], Awaitable[object]], what: str
             log.exception("%s failed; will retry", what)
 
 
+async def _purge_expired(services: Services) -> None:
+    await purge_spent_signatures(services.db)
+    await purge_full_buckets(services.db)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
 
@@ -64,8 +69,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             asyncio.create_task(
                 _every(
                     PURGE_INTERVAL_SECONDS,
-                    lambda: purge_spent_signatures(services.db),
-                    "purging spent signatures",
+                    lambda: _purge_expired(services),
+                    "purging spent signatures and full rate-limit buckets",
                 )
             ),
             asyncio.create_task(
@@ -85,16 +90,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/graphql", GraphQLView(schema), methods=["GET", "POST"]),
+            # Every method reaches the view, so even a 405 is a GraphQL response with a code.
+            Route("/graphql", GraphQLView.from_settings(settings, observers=(GraphQLMetrics,))),
             *explorer_routes(),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *legacy_routes(),
             Route("/metrics", metrics_endpoint),
         ],
-        middleware=[Middleware(RequestContextMiddleware, on_response=record_http_request)],
+        middleware=[
+            Middleware(RequestContextMiddleware, on_response=record_http_request),
+            # Inside the request context, so a 413 carries the request id and is logged as one.
+            Middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes),
+        ],
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
 
 

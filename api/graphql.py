@@ -1,19 +1,65 @@
-"""The `/graphql` endpoint: strawberry's ASGI view with our context and a self-hosted GraphiQL."""
+"""The `/graphql` endpoint: strawberry's ASGI view, held to the GraphQL-over-HTTP specification.
+
+- Media types: the response is `application/graphql-response+json` or `application/json`, the one
+  the `Accept` header prefers (no header or `*/*`: `application/json`); neither acceptable → 406.
+- A request error (the document does not parse or validate, variables do not coerce) has no
+  `data` entry; with `application/graphql-response+json` it is HTTP 400, with `application/json`
+  HTTP 200 as the specification asks for legacy clients.
+- POST bodies must be `application/json` (UTF-8) → else 415; the body must be a JSON object →
+  else 400 (batching is off). Mutations over GET → 405 with `Allow: POST`.
+- Every refusal the view makes itself is a GraphQL-shaped JSON body with `extensions.code`.
+- A RATE_LIMITED error makes the response HTTP 429 with `Retry-After`.
+"""
 
 from __future__ import annotations
 
 import hmac
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 
+from models.errors import ErrorCode
 from resolvers.context import Context
-from resolvers.schema import Schema
+from resolvers.limits import GraphQLLimits
+from resolvers.schema import Schema, build_schema
 
+from .client_ip import caller_address
 from .explorer import explorer_page
 from .services import services_of
+from .settings import Settings
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+JSON = "application/json"
+_STATUS_CODES = {
+    400: ErrorCode.BAD_REQUEST,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    406: ErrorCode.NOT_ACCEPTABLE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+}
+
+
+def graphql_limits(settings: Settings) -> GraphQLLimits:
+    return GraphQLLimits(
+        max_depth=settings.graphql_max_depth,
+        max_aliases=settings.graphql_max_aliases,
+        max_tokens=settings.graphql_max_tokens,
+        max_directives=settings.graphql_max_directives,
+        introspection=settings.in_dev_unless(settings.graphql_introspection),
+        field_suggestions=settings.in_dev_unless(settings.graphql_field_suggestions),
+        cache_size=settings.graphql_cache_size,
+    )
 
 
 def bearer_token(request: Request | WebSocket) -> str | None:
@@ -44,9 +90,106 @@ def is_admin(token: str | None, admin_token: str | None) -> bool:
     return hmac.compare_digest(token.encode(), admin_token.encode())
 
 
+def negotiate(accept: str | None) -> str | None:
+    """The media type to answer with, or None when `accept` allows neither of ours.
+
+    Highest q wins; at equal q a named type beats a wildcard, and the GraphQL type beats JSON.
+    """
+    if accept is None or not accept.strip():
+        return JSON
+    best: tuple[float, int, int] = (0.0, 0, 0)
+    chosen: str | None = None
+    for entry in accept.split(","):
+        media_range, *params = (part.strip().lower() for part in entry.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    quality = 0.0
+        if media_range == GRAPHQL_RESPONSE_JSON:
+            candidate, score = GRAPHQL_RESPONSE_JSON, (quality, 1, 1)
+        elif media_range == JSON:
+            candidate, score = JSON, (quality, 1, 0)
+        elif media_range in ("*/*", "application/*"):
+            candidate, score = JSON, (quality, 0, 0)
+        else:
+            continue
+        if quality > 0 and score > best:
+            best, chosen = score, candidate
+    return chosen
+
+
+def _retry_after(errors: Sequence[Any]) -> int | None:
+    """Seconds to wait when any error is RATE_LIMITED (the longest wait wins)."""
+    waits = [
+        int(error.get("extensions", {}).get("retryAfter", 1))
+        for error in errors
+        if isinstance(error, Mapping)
+        and error.get("extensions", {}).get("code") == ErrorCode.RATE_LIMITED
+    ]
+    return max(waits) if waits else None
+
+
+def _text(address: object | None) -> str | None:
+    return None if address is None else str(address)
+
+
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, schema: Schema) -> None:
-        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+    def __init__(self, schema: Schema, *, graphiql: bool = True) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if graphiql else None,
+            allow_queries_via_get=True,
+            subscription_protocols=(),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, observers: tuple[Any, ...] = ()) -> GraphQLView:
+        return cls(
+            build_schema(graphql_limits(settings), observers=observers),
+            graphiql=settings.in_dev_unless(settings.graphiql),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as error:
+            response = self._refusal(request, error.status_code, error.reason)
+        await response(scope, receive, send)
+
+    def _refusal(self, request: Request, status: int, reason: str) -> Response:
+        """A refusal of the HTTP request itself, still as a GraphQL response with a code."""
+        code = _STATUS_CODES.get(status, ErrorCode.BAD_REQUEST)
+        media_type = negotiate(request.headers.get("accept")) or JSON
+        response = Response(
+            self.encode_json({"errors": [{"message": reason, "extensions": {"code": code}}]}),
+            status_code=status,
+            media_type=f"{media_type}; charset=utf-8",
+        )
+        if status == 405:
+            response.headers["Allow"] = "POST" if request.method == "GET" else "GET, POST"
+        return response
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        """Carries the negotiated media type to `create_response`; 406 before any work is done."""
+        sub_response = await super().get_sub_response(request)
+        media_type = negotiate(request.headers.get("accept"))
+        if media_type is None and not (
+            isinstance(request, Request)
+            and self.should_render_graphql_ide(self.request_adapter_class(request))
+        ):
+            raise HTTPException(
+                406, f"accept {GRAPHQL_RESPONSE_JSON} or {JSON}; this endpoint answers nothing else"
+            )
+        sub_response.media_type = media_type or JSON
+        return sub_response
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -61,7 +204,83 @@ class GraphQLView(GraphQL[Context, None]):
             access_token=None if admin else access_token(request),
             admin=admin,
             admin_enabled=admin_token is not None,
+            client_ip=_text(caller_address(request, services.settings.trusted_proxies)),
         )
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """Any undecodable body is a 400: bad UTF-8, nesting deeper than Python recurses, or
+        integers longer than Python converts all raise, and none of them may become a 500."""
+        try:
+            parsed = json.loads(data)
+        except (ValueError, RecursionError) as error:
+            raise HTTPException(400, "the body is not valid JSON (UTF-8)") from error
+        if not isinstance(parsed, dict | list):
+            raise HTTPException(400, "the body must be a JSON object")
+        return parsed
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        if request.method == "POST":
+            content_type, params = parse_content_type(request.content_type or "")
+            if content_type != JSON or params.get("charset", "utf-8").lower() not in (
+                "utf-8",
+                "utf8",
+            ):
+                raise HTTPException(415, f"send the request body as {JSON} (UTF-8)")
+        parsed = await super().parse_http_body(request)
+        if isinstance(parsed, GraphQLRequestData) and not isinstance(
+            parsed.operation_name, str | None
+        ):
+            raise HTTPException(400, "operationName must be a string or null")
+        return parsed
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        try:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        except HTTPException as error:
+            if request_adapter.method == "GET" and isinstance(
+                error.__cause__, InvalidOperationTypeError
+            ):
+                raise HTTPException(405, "mutations need POST") from error
+            raise
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """A request error (nothing executed: every error lacks a path) has no `data` entry."""
+        response = await super().process_result(request, result)
+        if result.data is None and result.errors and all(e.path is None for e in result.errors):
+            del response["data"]
+        return response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        media_type = sub_response.media_type or JSON
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = f"{media_type}; charset=utf-8"
+        response.headers["vary"] = "Accept"
+        if isinstance(response_data, dict):
+            wait = _retry_after(response_data.get("errors") or ())
+            if wait is not None:
+                response.status_code = 429
+                response.headers["retry-after"] = str(wait)
+            elif "data" not in response_data and media_type == GRAPHQL_RESPONSE_JSON:
+                response.status_code = 400
+        return response
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(explorer_page(request.url.path))

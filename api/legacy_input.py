@@ -10,11 +10,11 @@ from typing import Any
 
 from starlette.requests import Request
 
-from models.client_ip import Address, client_address
 from models.errors import bad_input
 from models.hmac_payload import signed_fields
 from models.signed_requests import SignedCall
 
+from .client_ip import caller_address
 from .graphql import access_token
 from .services import Services
 
@@ -115,12 +115,6 @@ def object_field(body: dict[str, Any], name: str) -> None:
         raise bad_input(f"`{name}` must be an object, not {_json_type(value)}")
 
 
-def caller_address(request: Request, services: Services) -> Address | None:
-    peer = request.client.host if request.client else None
-    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
-    return client_address(peer, forwarded, services.settings.trusted_proxies)
-
-
 def signed_call(
     request: Request, services: Services, route_path: str, body: dict[str, Any]
 ) -> SignedCall:
@@ -129,7 +123,7 @@ def signed_call(
         fields=signed_fields(body, request.method, route_path),
         timestamp=timestamp_header(request),
         signature=request.headers.get("rbt-signature"),
-        client_ip=caller_address(request, services),
+        client_ip=caller_address(request, services.settings.trusted_proxies),
     )
 
 

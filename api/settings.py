@@ -31,7 +31,9 @@ class LegacyDecimals(StrEnum):
 
 
 class Settings(DomainConfig, BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ONBOARDING_", extra="ignore", frozen=False)
+    model_config = SettingsConfigDict(
+        env_prefix="ONBOARDING_", extra="ignore", frozen=False, env_parse_none_str="null"
+    )
 
     env: Env = Env.DEV
     database_url: str = "sqlite+aiosqlite:///./var/onboarding.db"
@@ -52,6 +54,17 @@ class Settings(DomainConfig, BaseSettings):
     """Peers whose `X-Forwarded-For` names the client (API-key IP allow-lists), as CIDRs."""
     admin_token: SecretStr | None = None
     """Bearer token of the admin API (the trading engine, operators); unset: the API is off."""
+    graphql_max_depth: int = Field(default=10, ge=1, le=100)
+    graphql_max_aliases: int = Field(default=15, ge=0, le=1000)
+    graphql_max_tokens: int = Field(default=300, ge=50, le=100_000)
+    graphql_max_directives: int = Field(default=4, ge=0, le=100)
+    graphql_cache_size: int = Field(default=128, ge=1, le=100_000)
+    graphql_introspection: bool | None = None
+    """None: on in dev, off in prod."""
+    graphql_field_suggestions: bool | None = None
+    """None: on in dev, off in prod ("Did you mean …?" would spell out a hidden schema)."""
+    graphiql: bool | None = None
+    """None: on in dev, off in prod."""
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:
@@ -108,6 +121,10 @@ class Settings(DomainConfig, BaseSettings):
         """The configured admin token; an empty one counts as unset."""
         token = self.admin_token.get_secret_value() if self.admin_token else ""
         return token or None
+
+    def in_dev_unless(self, choice: bool | None) -> bool:
+        """An explicit choice, or else on in dev and off in prod."""
+        return self.env is Env.DEV if choice is None else choice
 
     @property
     def previous_jwt_secret_values(self) -> tuple[str, ...]:

@@ -42,6 +42,19 @@ class Market(BaseModel):
     forced_margin: Decimal = Field(default=Decimal("0.03"), gt=0, lt=1)
 
 
+class Rate(BaseModel):
+    """A token bucket: `burst` tokens, refilled at `per_minute` tokens per minute."""
+
+    model_config = ConfigDict(frozen=True)
+
+    burst: int = Field(ge=1, le=1_000_000_000)
+    per_minute: float = Field(gt=0, le=1_000_000_000)
+
+    @property
+    def seconds_per_token(self) -> float:
+        return 60.0 / self.per_minute
+
+
 DEFAULT_EXCHANGES: dict[str, Exchange] = {
     "rbx": Exchange(
         sign_in_texts=(CURRENT_SIGN_IN_TEXT, LEGACY_SIGN_IN_TEXT),
@@ -80,6 +93,10 @@ class DomainConfig(BaseModel):
     api_key_ttl: int = Field(default=180 * 24 * 3600, ge=3600)
     exchanges: dict[str, Exchange] = Field(default_factory=lambda: dict(DEFAULT_EXCHANGES))
     markets: dict[str, Market] = Field(default_factory=lambda: dict(DEFAULT_MARKETS))
+    rate_limit_per_ip: Rate | None = Rate(burst=30, per_minute=30)
+    """Onboarding attempts per client address (IPv6: per /64); every attempt takes a token."""
+    rate_limit_per_wallet: Rate | None = Rate(burst=5, per_minute=6)
+    """Onboardings per wallet; only proven ones take a token, so nobody can lock out another."""
 
     @field_validator("exchanges")
     @classmethod

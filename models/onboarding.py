@@ -1,15 +1,18 @@
 """The onboarding use case: verify the wallet proof, get or create the profile, issue credentials.
 
 Everything that writes happens in one transaction: the spent-signature entry, the profile and the
-credentials land together or not at all, so a refusal leaves no trace.
+credentials land together or not at all, so a refusal leaves no trace. Rate limits (see
+`models.ratelimit`): every attempt from a client address takes a token first, before any work; a
+wallet's token is taken only once its proof is verified, inside the transaction.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,6 +21,7 @@ from .config import DomainConfig, Exchange
 from .db import Database
 from .enums import SELF_ONBOARDING_TYPES, ApiKeyStatus, ProfileType, SessionKind
 from .errors import AppError, ErrorCode
+from .ratelimit import admit_client, admit_wallet
 from .sessions import Credentials, issue_access_session, issue_client_session
 from .tables import ApiKey, Profile, UsedSignature
 from .wallet import WalletProof, verify_wallet_proof, wallet_text
@@ -31,6 +35,8 @@ class OnboardRequest:
     is_client: bool
     exchange_id: str = "rbx"
     profile_type: str = ProfileType.TRADER.value
+    client_ip: str | None = None
+    """The caller's address, for the per-IP rate limit; None (in-process callers) skips it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +56,15 @@ class Onboarded:
     refresh_token: str | None = None
     random_secret: str | None = None
     api_secret: ApiCredentials | None = None
+    created: bool = False
+    """The profile was created by this onboarding (so it has no orders, positions or notes)."""
 
 
 async def onboard(db: Database, creds: Credentials, request: OnboardRequest) -> Onboarded:
     config = creds.config
+    now = time.time()
+    if request.client_ip is not None and config.rate_limit_per_ip is not None:
+        await admit_client(db, config.rate_limit_per_ip, request.client_ip, now)
     exchange_id = request.exchange_id.lower()
     exchange = known_exchange(config, request.exchange_id)
     if request.profile_type not in SELF_ONBOARDING_TYPES:
@@ -62,7 +73,6 @@ async def onboard(db: Database, creds: Credentials, request: OnboardRequest) -> 
             ErrorCode.UNSUPPORTED_PROFILE_TYPE,
             f"profile type {request.profile_type!r} cannot self-onboard; use {allowed}",
         )
-    now = time.time()
     now_s, now_us = int(now), int(now * 1_000_000)
     proof = verify_wallet_proof(
         request.wallet,
@@ -73,9 +83,13 @@ async def onboard(db: Database, creds: Credentials, request: OnboardRequest) -> 
         ttl=config.signature_ttl,
     )
     async with db.write() as session:
+        if config.rate_limit_per_wallet is not None:
+            await admit_wallet(
+                db, session, config.rate_limit_per_wallet, wallet_text(proof.address), now
+            )
         if config.single_use_signatures:
             await _spend(db, session, proof, expires_at=request.timestamp)
-        profile = await get_or_create_profile(
+        profile, created = await get_or_create_profile(
             db,
             session,
             config,
@@ -86,8 +100,10 @@ async def onboard(db: Database, creds: Credentials, request: OnboardRequest) -> 
         )
         assert profile.id is not None
         if request.is_client:
-            return await _client_session(session, creds, profile, now_s)
-        return await _market_maker_session(session, creds, profile, now_s, now_us)
+            onboarded = await _client_session(session, creds, profile, now_s)
+        else:
+            onboarded = await _market_maker_session(session, creds, profile, now_s, now_us)
+    return dataclasses.replace(onboarded, created=created)
 
 
 def known_exchange(config: DomainConfig, exchange_id: str) -> Exchange:
@@ -105,14 +121,24 @@ async def _spend(
     db: Database, session: AsyncSession, proof: WalletProof, *, expires_at: int
 ) -> None:
     """Record the proof as used; a second use of the same (signer, digest) is a replay."""
-    statement = (
-        db.insert(UsedSignature)
-        .values(
-            address=wallet_text(proof.address), digest=proof.digest.hex(), expires_at=expires_at
-        )
-        .on_conflict_do_nothing()
+    statement = db.prepared(
+        "onboarding.spend",
+        lambda: (
+            db.insert(UsedSignature)
+            .values(
+                address=bindparam("address"),
+                digest=bindparam("digest"),
+                expires_at=bindparam("expires_at"),
+            )
+            .on_conflict_do_nothing()
+        ),
     )
-    result = await session.exec(statement)
+    parameters = {
+        "address": wallet_text(proof.address),
+        "digest": proof.digest.hex(),
+        "expires_at": expires_at,
+    }
+    result = await (await session.connection()).execute(statement, parameters)
     if result.rowcount != 1:
         raise AppError(
             ErrorCode.SIGNATURE_REPLAYED,
@@ -138,30 +164,46 @@ async def get_or_create_profile(
     exchange_id: str,
     profile_type: str,
     now_us: int,
-) -> Profile:
-    """Atomic under any concurrency: the unique (wallet, exchange) key decides the one winner."""
-    by_key = select(Profile).where(Profile.wallet == wallet, Profile.exchange_id == exchange_id)
-    existing = (await session.exec(by_key)).first()
-    if existing is not None:
-        return existing
-    leverage = {market: str(m.default_leverage) for market, m in config.markets.items()}
-    insert = (
-        db.insert(Profile)
-        .values(
-            wallet=wallet,
-            exchange_id=exchange_id,
-            profile_type=profile_type,
-            leverage=leverage,
-            last_update=now_us,
-            created_at=now_us,
-        )
-        .on_conflict_do_nothing(index_elements=["wallet", "exchange_id"])
-        .returning(Profile)
+) -> tuple[Profile, bool]:
+    """Atomic under any concurrency: the unique (wallet, exchange) key decides the one winner.
+    Returns the profile and whether this call created it."""
+    key = {"wallet": wallet, "exchange_id": exchange_id}
+    by_key = db.prepared(
+        "onboarding.profile_by_key",
+        lambda: select(Profile).where(
+            Profile.wallet == bindparam("wallet"), Profile.exchange_id == bindparam("exchange_id")
+        ),
     )
-    created: Profile | None = (await session.exec(insert)).scalars().first()
+    existing: Profile | None = (await session.exec(by_key, params=key)).first()
+    if existing is not None:
+        return existing, False
+    insert = db.prepared(
+        "onboarding.create_profile",
+        lambda: (
+            db.insert(Profile)
+            .values(
+                wallet=bindparam("wallet"),
+                exchange_id=bindparam("exchange_id"),
+                profile_type=bindparam("profile_type"),
+                leverage=bindparam("leverage"),
+                last_update=bindparam("now_us"),
+                created_at=bindparam("now_us"),
+            )
+            .on_conflict_do_nothing(index_elements=["wallet", "exchange_id"])
+            .returning(Profile)
+        ),
+    )
+    parameters = {
+        **key,
+        "profile_type": profile_type,
+        "leverage": {market: str(m.default_leverage) for market, m in config.markets.items()},
+        "now_us": now_us,
+    }
+    created: Profile | None = (await session.exec(insert, params=parameters)).scalars().first()
     if created is not None:
-        return created
-    return (await session.exec(by_key)).one()  # a concurrent onboarding created it first
+        return created, True
+    concurrent: Profile = (await session.exec(by_key, params=key)).one()
+    return concurrent, False  # a concurrent onboarding created it first
 
 
 async def _client_session(

@@ -163,7 +163,7 @@ async def seed_profile(
             raise bad_input(f"{name} must be between 0 and {most}, got {count}")
     now_us = now_micros()
     async with db.write() as session:
-        profile = await get_or_create_profile(
+        profile, _ = await get_or_create_profile(
             db, session, config, address, exchange_id, ProfileType.TRADER.value, now_us
         )
     assert profile.id is not None

@@ -11,7 +11,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Double,
+    Index,
+    Numeric,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
@@ -183,3 +192,15 @@ class UsedSignature(SQLModel, table=True):
     address: str = Field(primary_key=True, max_length=42)
     digest: str = Field(primary_key=True, max_length=64)
     expires_at: int = Field(sa_column=Column(BigInteger(), nullable=False, index=True))
+
+
+class RateLimitBucket(SQLModel, table=True):
+    """One token bucket (see `models.ratelimit`): when it will be full again. No row = full.
+
+    UNLOGGED on PostgreSQL (set by the migration): bucket state is worth nothing after a crash
+    (buckets refill within minutes), so its commits need not wait for a disk flush."""
+
+    __tablename__ = "rate_limit_buckets"
+
+    key: str = Field(primary_key=True, max_length=96)
+    full_at: float = Field(sa_column=Column(Double(), nullable=False, index=True))

@@ -23,6 +23,8 @@ class Context:
     """The caller presented the admin token (`ONBOARDING_ADMIN_TOKEN`)."""
     admin_enabled: bool = False
     """An admin token is configured at all; without one the admin API is off."""
+    client_ip: str | None = None
+    """The caller's address (see `api.client_ip`); rate limits key on it."""
     loaders: Loaders = field(init=False)
     _session: AuthSession | None = field(default=None, init=False)
 

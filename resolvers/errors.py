@@ -6,6 +6,8 @@
 - A database that cannot be reached → SERVICE_UNAVAILABLE.
 - Anything else raised in a resolver is a bug: logged with the request id, shown as
   "Internal server error" with that request id and no detail.
+- With `hide_suggestions` (production), request errors lose their "Did you mean …?" tails, which
+  would otherwise spell out the schema that disabled introspection hides.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from models.db import database_failure, is_unavailable
 from models.errors import AppError, ErrorCode
 
 log = logging.getLogger("onboarding.graphql")
+_SUGGESTION = " Did you mean"
 
 
 class ErrorShaping(SchemaExtension):
-    def __init__(self) -> None:
+    def __init__(self, *, hide_suggestions: bool = False) -> None:
         self._validated = False
+        self._hide_suggestions = hide_suggestions
 
     def on_validate(self) -> Iterator[None]:
         yield
@@ -47,7 +51,10 @@ class ErrorShaping(SchemaExtension):
                 code = ErrorCode.GRAPHQL_VALIDATION_FAILED
             else:
                 code = ErrorCode.BAD_USER_INPUT
-            return _with_code(error, error.message, code)
+            message = error.message
+            if self._hide_suggestions:
+                message = message.split(_SUGGESTION, 1)[0].rstrip()
+            return _with_code(error, message, code)
         if original is not None and is_unavailable(original):
             # The driver's reason only (never SQLAlchemy's text, which carries the parameters).
             log.warning("database unavailable: %s", database_failure(original))

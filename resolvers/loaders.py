@@ -177,3 +177,9 @@ class Loaders:
         self.notifications = NotificationsByProfileLoader(db)
         self.api_keys = ApiKeysByProfileLoader(db)
         self.order_history = OrderHistoryByProfileLoader(db)
+
+    def know_empty(self, profile_id: int) -> None:
+        """A profile created in this request has no rows yet: answer its lists without a query."""
+        self.open_orders.prime(profile_id, [])
+        self.open_positions.prime(profile_id, [])
+        self.notifications.prime(profile_id, [])

@@ -43,5 +43,9 @@ class OnboardingMutation:
             is_client=input.is_client,
             exchange_id=input.exchange_id,
             profile_type=enums.ProfileType(input.profile_type).value,
+            client_ip=info.context.client_ip,
         )
-        return OnboardPayload.of(await onboard(info.context.db, info.context.credentials, request))
+        onboarded = await onboard(info.context.db, info.context.credentials, request)
+        if onboarded.created and onboarded.profile.id is not None:
+            info.context.loaders.know_empty(onboarded.profile.id)
+        return OnboardPayload.of(onboarded)

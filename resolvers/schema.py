@@ -8,20 +8,24 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from .admin import AdminMutation, AdminQuery
 from .api_keys import ApiKeyMutation
 from .errors import ErrorShaping
+from .limits import GraphQLLimits, validation_rules
 from .mutations import OnboardingMutation
 from .notifications import NotificationMutation
 from .queries import ExchangeQuery
 from .scalars import SCALAR_MAP
 from .sessions import SessionMutation, SessionQuery
-
-CACHE_SIZE = 1024
 
 
 class ReportingParserCache(ParserCache):
@@ -60,18 +64,35 @@ class Schema(strawberry.Schema):
         """No-op: `ErrorShaping` logs what deserves logging (unexpected errors only)."""
 
 
-def build_schema(*, extensions: tuple[Any, ...] = (), observers: tuple[Any, ...] = ()) -> Schema:
-    """`observers` wrap every other extension, so they see the final result with its error codes
-    (metrics); `extensions` run inside error shaping."""
+def build_schema(
+    limits: GraphQLLimits | None = None,
+    *,
+    extensions: tuple[Any, ...] = (),
+    observers: tuple[Any, ...] = (),
+) -> Schema:
+    """The schema with `limits` (defaults: `GraphQLLimits()`); its SDL does not depend on them.
+
+    Extensions are factories, so each request gets fresh instances; the limit rules are built
+    here once and shared, which keeps the validation cache hitting. `observers` wrap every other
+    extension, so they see the final result with its error codes (metrics); `extensions` run
+    inside error shaping.
+    """
+    limits = limits or GraphQLLimits()
+    rules = list(validation_rules(limits))
+    hide_suggestions = not limits.field_suggestions
     return Schema(
         query=Query,
         mutation=Mutation,
-        config=StrawberryConfig(sort_schema=True, scalar_map=SCALAR_MAP),
+        config=StrawberryConfig(
+            sort_schema=True, scalar_map=SCALAR_MAP, disable_field_suggestions=hide_suggestions
+        ),
         extensions=[
             *observers,
-            ErrorShaping,
-            lambda: ReportingParserCache(maxsize=CACHE_SIZE),
-            lambda: ValidationCache(maxsize=CACHE_SIZE),
+            lambda: ErrorShaping(hide_suggestions=hide_suggestions),
+            lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+            lambda: ReportingParserCache(maxsize=limits.cache_size),
+            lambda: ValidationCache(maxsize=limits.cache_size),
+            lambda: AddValidationRules(rules),
             *extensions,
         ],
     )

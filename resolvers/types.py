@@ -167,7 +167,7 @@ class NotificationNode:
 )
 class ProfileNode:
     row: strawberry.Private[Profile]
-    _figures: strawberry.Private[AccountFigures | None] = None
+    _figures: strawberry.Private[asyncio.Future[AccountFigures] | None] = None
     owner_proven: strawberry.Private[bool] = False
     """True only where this very request proved wallet ownership (`onboard`)."""
 
@@ -180,14 +180,21 @@ class ProfileNode:
         return self.row.id
 
     async def _account(self, info: Info) -> AccountFigures:
-        """Computed once per profile per request; the rows come through the request's loaders."""
+        """Computed once per profile per request; the rows come through the request's loaders.
+
+        The ten figure fields resolve concurrently, so the first caller's computation is shared
+        as a future; caching only the result would let every field compute it again.
+        """
         if self._figures is None:
-            loaders = info.context.loaders
-            positions, orders = await asyncio.gather(
-                loaders.open_positions.load(self._id), loaders.open_orders.load(self._id)
-            )
-            self._figures = self._math(info).account(positions, orders)
-        return self._figures
+            self._figures = asyncio.ensure_future(self._compute_account(info))
+        return await self._figures
+
+    async def _compute_account(self, info: Info) -> AccountFigures:
+        loaders = info.context.loaders
+        positions, orders = await asyncio.gather(
+            loaders.open_positions.load(self._id), loaders.open_orders.load(self._id)
+        )
+        return self._math(info).account(positions, orders)
 
     @strawberry.field
     def id(self) -> strawberry.ID:

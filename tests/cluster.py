@@ -55,6 +55,10 @@ class Instance:
         environment.update(
             ONBOARDING_DATABASE_URL=database_url,
             ONBOARDING_LOG_LEVEL="WARNING",
+            # These tests hammer one wallet from one address on purpose; rate limits have their
+            # own tests (tests/api/test_rate_limits.py) and would only hide what is tested here.
+            ONBOARDING_RATE_LIMIT_PER_IP="null",
+            ONBOARDING_RATE_LIMIT_PER_WALLET="null",
             **{f"ONBOARDING_{key.upper()}": value for key, value in env.items()},
         )
         with self.log_path.open("wb") as log:

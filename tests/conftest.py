@@ -32,6 +32,7 @@ TABLES = (
     "positions",
     "orders",
     "profiles",
+    "rate_limit_buckets",
 )
 
 

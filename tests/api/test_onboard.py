@@ -54,7 +54,7 @@ def ok(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def error_code(body: dict[str, Any]) -> str:
-    assert body["data"] is None, body
+    assert body.get("data") is None, body  # request errors (bad variables) have no data entry
     (error,) = body["errors"]
     code: str = error["extensions"]["code"]
     return code

@@ -105,7 +105,7 @@ def create_profile(client: TestClient) -> tuple[str, str]:
 
     async def create() -> int:
         async with services.db.write() as session:
-            profile = await get_or_create_profile(
+            profile, _ = await get_or_create_profile(
                 services.db, session, services.settings, wallet, "rbx", "trader", 1
             )
         assert profile.id is not None

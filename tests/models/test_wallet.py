@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from eth_account.messages import _hash_eip191_message, encode_defunct, encode_typed_data
+from eth_hash.auto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -241,3 +244,96 @@ def test_mismatch_names_the_recovered_address() -> None:
     assert refused.value.code is ErrorCode.SIGNATURE_MISMATCH
     assert other.address in refused.value.message
     assert FIXED_ADDRESS in refused.value.message
+
+
+HEX_CASES = st.sampled_from([str.lower, str.upper, str.swapcase])
+
+
+@given(
+    address=st.binary(min_size=20, max_size=20),
+    case=HEX_CASES,
+    prefix=st.sampled_from(["0x", "0X"]),
+)
+def test_any_address_parses_in_any_case(
+    address: bytes, case: Callable[[str], str], prefix: str
+) -> None:
+    assert parse_wallet(prefix + case(address.hex())) == address
+
+
+@given(st.one_of(st.text(max_size=60), st.binary(max_size=30).map(lambda b: "0x" + b.hex())))
+def test_wallet_parsing_accepts_exactly_0x_and_40_hex_digits(text: str) -> None:
+    well_formed = (
+        len(text) == 42
+        and text[:2] in ("0x", "0X")
+        and all(c in "0123456789abcdefABCDEF" for c in text[2:])
+    )
+    if well_formed:
+        assert parse_wallet(text) == bytes.fromhex(text[2:])
+        return
+    with pytest.raises(AppError) as refused:
+        parse_wallet(text)
+    assert refused.value.code is ErrorCode.BAD_USER_INPUT
+
+
+@given(
+    r=st.integers(1, SECP256K1_N - 1),
+    s=st.integers(1, SECP256K1_N // 2),
+    v=st.sampled_from([0, 1, 27, 28]),
+)
+def test_canonical_signatures_round_trip(r: int, s: int, v: int) -> None:
+    raw = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])
+    parsed = parse_signature("0x" + raw.hex())
+    assert (parsed.r, parsed.s, parsed.recovery_id) == (r, s, v % 27)
+    assert parsed.recoverable_bytes() == raw[:64] + bytes([v % 27])
+    twin = r.to_bytes(32, "big") + (SECP256K1_N - s).to_bytes(32, "big") + bytes([v])
+    if SECP256K1_N - s > SECP256K1_N // 2:
+        with pytest.raises(AppError, match="low-s"):
+            parse_signature("0x" + twin.hex())
+
+
+@given(
+    key=st.integers(1, SECP256K1_N - 1),
+    ahead=st.integers(1, 600),
+    v_base=st.sampled_from([0, 27]),
+    tamper=st.one_of(st.none(), st.integers(0, 63)),
+)
+def test_any_key_proves_its_wallet_and_any_tampering_is_refused(
+    key: int, ahead: int, v_base: int, tamper: int | None
+) -> None:
+    """Signed with libsecp256k1 directly (fast); the digest is the pinned EIP-191 one."""
+    from coincurve import PrivateKey
+
+    private = PrivateKey(key.to_bytes(32, "big"))
+    address = keccak(private.public_key.format(compressed=False)[1:])[-20:]
+    wallet = "0x" + address.hex()
+    digest = eip191_digest(f"{CURRENT_SIGN_IN_TEXT}\n{TS + ahead}")
+    raw = bytearray(private.sign_recoverable(digest, hasher=None))
+    raw[64] += v_base
+    if tamper is not None:
+        raw[tamper] ^= 0x01
+    signature = "0x" + raw.hex()
+    rbx = DEFAULT_EXCHANGES["rbx"]
+    if tamper is None:
+        proof = verify_wallet_proof(wallet, signature, TS + ahead, rbx, now=TS, ttl=600)
+        assert proof.address == address
+        assert proof.digest == digest
+        return
+    with pytest.raises(AppError) as refused:
+        verify_wallet_proof(wallet, signature, TS + ahead, rbx, now=TS, ttl=600)
+    assert refused.value.code in (ErrorCode.BAD_USER_INPUT, ErrorCode.SIGNATURE_MISMATCH)
+
+
+@given(
+    now=st.integers(0, 2**40),
+    offset=st.integers(-(2**20), 2**20),
+    ttl=st.integers(1, 3600),
+)
+def test_timestamp_window_for_any_ttl(now: int, offset: int, ttl: int) -> None:
+    if 0 < offset <= ttl:
+        check_timestamp(now + offset, now=now, ttl=ttl)
+        return
+    with pytest.raises(AppError) as refused:
+        check_timestamp(now + offset, now=now, ttl=ttl)
+    expected = ErrorCode.SIGNATURE_EXPIRED if offset <= 0 else ErrorCode.TIMESTAMP_TOO_FAR
+    assert refused.value.code is expected
+    assert f"({now}, {now + ttl}]" in refused.value.message

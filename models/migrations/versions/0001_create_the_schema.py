@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 06:23:21.090713
+Create Date: 2026-11-24 06:58:30.309397
 """
 
 from __future__ import annotations
@@ -40,6 +40,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_profiles")),
         sa.UniqueConstraint("wallet", "exchange_id", name="uq_profile_wallet_exchange"),
     )
+    op.create_table(
+        "rate_limit_buckets",
+        sa.Column("key", sa.String(length=96), nullable=False),
+        sa.Column("full_at", sa.Double(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_rate_limit_buckets")),
+    )
+    with op.batch_alter_table("rate_limit_buckets", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_rate_limit_buckets_full_at"), ["full_at"], unique=False
+        )
+    if op.get_bind().dialect.name == "postgresql":
+        # Bucket state is worth nothing after a crash: skip the write-ahead log (models.tables).
+        op.execute("ALTER TABLE rate_limit_buckets SET UNLOGGED")
+
     op.create_table(
         "used_signatures",
         sa.Column("address", sa.String(length=42), nullable=False),
@@ -233,5 +247,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_used_signatures_expires_at"))
 
     op.drop_table("used_signatures")
+    with op.batch_alter_table("rate_limit_buckets", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_rate_limit_buckets_full_at"))
+
+    op.drop_table("rate_limit_buckets")
     op.drop_table("profiles")
     # ### end Alembic commands ###

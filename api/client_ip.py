@@ -1,0 +1,21 @@
+"""The HTTP side of `models.client_ip`: the one way both GraphQL and the legacy routes find out
+who is calling (rate limits and API-key allow-lists key on it).
+
+The peer counts, unless it is one of `ONBOARDING_TRUSTED_PROXIES`; then `X-Forwarded-For` is
+read from the right as `models.client_ip.client_address` explains. A peer that is not an IP
+address (a test client, a Unix socket) gives None: no per-IP rate limit, and no allow-listed key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.requests import HTTPConnection
+
+from models.client_ip import Address, Network, client_address
+
+
+def caller_address(connection: HTTPConnection, trusted: Sequence[Network]) -> Address | None:
+    peer = connection.client.host if connection.client else None
+    forwarded = ",".join(connection.headers.getlist("x-forwarded-for")) or None
+    return client_address(peer, forwarded, trusted)

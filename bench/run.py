@@ -1,0 +1,497 @@
+"""`make bench`: the onboarding benchmarks of bench/README.md, and their ratios, in one run.
+
+    python -m bench.run [--db sqlite|postgresql] [--seconds 15] [--connections 16] [--profile]
+
+(a) the in-process floor of one onboarding; (b) new-wallet client onboarding over HTTP, per target
+(`TARGETS`), with and without the rate limiter; (c) onboarding a profile with 400 orders,
+40 positions and 15 notifications; (d) the worker's peak RSS. Results go to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from coincurve import PrivateKey
+from eth_hash.auto import keccak
+
+from models.config import CURRENT_SIGN_IN_TEXT, DEFAULT_EXCHANGES
+from models.db import Database
+from models.tables import UsedSignature
+from models.tokens import TokenSigner, TokenType, new_session_id
+from models.wallet import eip191_digest, eip712_digest, parse_signature, recover_address
+
+from .seed import seed_heavy_profiles
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+CLI = Path(sys.executable).with_name("onboarding-api")
+PY_SPY = Path(sys.executable).with_name("py-spy")
+POSTGRES_ADMIN = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+UNLIMITED = json.dumps({"burst": 1_000_000_000, "per_minute": 1_000_000_000})
+THREADS = 2
+
+ONBOARD = """mutation Onboard($input: OnboardInput!) {
+  onboard(input: $input) {
+    jwt refreshToken randomSecret
+    apiSecret { key secret expiration status tag profileId }
+    profile {
+      id wallet exchangeId profileType status lastUpdate lastLiqCheck balance accountEquity
+      totalPositionMargin totalOrderMargin totalNotional accountMargin withdrawableBalance
+      cumUnrealizedPnl health accountLeverage cumTradingVolume
+      leverage { marketId leverage }
+      orders { id profileId clientOrderId marketId orderType side status timeInForce price
+        triggerPrice size initialSize totalFilledSize sizePercent reason createdAt updatedAt
+        timestamp }
+      positions { id profileId marketId side size entryPrice fairPrice notional unrealizedPnl
+        margin liquidationPrice }
+      notifications { id type title description createdAt }
+    }
+  }
+}"""
+
+
+@dataclass(frozen=True)
+class Proof:
+    wallet: str
+    signature: str
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class Target:
+    """One way to onboard over HTTP: how a proof becomes a request line for bench/requests.lua."""
+
+    name: str
+    path: str
+    line: Callable[[Proof], str]
+
+
+def graphql_line(proof: Proof) -> str:
+    variables = {
+        "input": {
+            "wallet": proof.wallet,
+            "signature": proof.signature,
+            "timestamp": proof.timestamp,
+            "isClient": True,
+        }
+    }
+    return "\t" + json.dumps({"query": ONBOARD, "variables": variables}, separators=(",", ":"))
+
+
+# The legacy REST route plugs in here as one more line, e.g.
+# Target("legacy", "/onboarding", lambda p: f"RBT-TS: {p.timestamp}\t" + json.dumps({...})).
+TARGETS = [Target("graphql", "/graphql", graphql_line)]
+
+
+def address_of(key: PrivateKey) -> str:
+    return "0x" + keccak(key.public_key.format(compressed=False)[1:])[-20:].hex()
+
+
+def sign(key: PrivateKey, digest: bytes) -> str:
+    """Recoverable secp256k1 (low-s, v 0/1), as official clients send it."""
+    return "0x" + key.sign_recoverable(digest, hasher=None).hex()
+
+
+def new_wallet_proofs(count: int, ahead: int = 590) -> list[Proof]:
+    """`count` fresh wallets, each signing the current EIP-191 text once."""
+    timestamp = int(time.time()) + ahead
+    digest = eip191_digest(f"{CURRENT_SIGN_IN_TEXT}\n{timestamp}")
+    keys = (PrivateKey(secrets.token_bytes(32)) for _ in range(count))
+    return [Proof(address_of(key), sign(key, digest), timestamp) for key in keys]
+
+
+def repeat_proofs(keys: list[PrivateKey]) -> Callable[[int], list[Proof]]:
+    """Distinct proofs by the same wallets (new timestamps, both schemes), never the same twice."""
+
+    def stream() -> Iterator[Proof]:
+        now, rbx = int(time.time()), DEFAULT_EXCHANGES["rbx"]
+        for ahead in range(590, 30, -1):
+            timestamp = now + ahead
+            for digest in (
+                eip191_digest(f"{CURRENT_SIGN_IN_TEXT}\n{timestamp}"),
+                eip712_digest(rbx, CURRENT_SIGN_IN_TEXT, timestamp),
+            ):
+                for key in keys:
+                    yield Proof(address_of(key), sign(key, digest), timestamp)
+
+    proofs = stream()
+    return lambda count: list(itertools.islice(proofs, count))
+
+
+# (a) ---------------------------------------------------------------------------------------
+
+
+async def floor(url: str, iterations: int) -> dict[str, float]:
+    """One ecrecover, one JWT, one committed single-row insert, sequentially, in-process."""
+    proofs = new_wallet_proofs(iterations)
+    digest = eip191_digest(f"{CURRENT_SIGN_IN_TEXT}\n{proofs[0].timestamp}")
+    signatures = [parse_signature(proof.signature) for proof in proofs]
+    signer = TokenSigner(secrets.token_urlsafe(48))
+    db = Database(url)
+    await db.create_schema()
+    parts = {"ecrecover": 0.0, "jwt": 0.0, "insert": 0.0}
+    try:
+        for index, signature in enumerate(signatures):
+            started = time.perf_counter()
+            address = recover_address(digest, signature)
+            assert address is not None
+            recovered = time.perf_counter()
+            signer.issue(
+                profile_id=index,
+                session_id=new_session_id(),
+                token_type=TokenType.ACCESS,
+                now=int(time.time()),
+                ttl=172800,
+            )
+            signed = time.perf_counter()
+            async with db.write() as session:
+                session.add(
+                    UsedSignature(address="0x" + address.hex(), digest=digest.hex(), expires_at=0)
+                )
+            done = time.perf_counter()
+            parts["ecrecover"] += recovered - started
+            parts["jwt"] += signed - recovered
+            parts["insert"] += done - signed
+    finally:
+        await db.dispose()
+    total = sum(parts.values())
+    return {
+        "per_second": iterations / total,
+        **{f"{name}_us": seconds / iterations * 1e6 for name, seconds in parts.items()},
+    }
+
+
+# Servers and databases ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def database(kind: str, work: Path, name: str) -> Iterator[str]:
+    """A fresh database for one server run."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{work}/{name}.db"
+        return
+    db_name = f"onboarding_bench_{name}_{os.getpid()}"
+    asyncio.run(_admin(f'CREATE DATABASE "{db_name}"'))
+    base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield f"{base}/{db_name}"
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN, timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@dataclass
+class Server:
+    base: str
+    process: subprocess.Popen[bytes]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the worker process has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mb(self) -> float:
+        """VmHWM: the highest resident set size the worker process has had."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        (line,) = [row for row in status.splitlines() if row.startswith("VmHWM:")]
+        return int(line.split()[1]) / 1024
+
+
+@contextlib.contextmanager
+def server(
+    url: str, work: Path, name: str, *, limits: bool = True, settings: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """`onboarding-api serve --workers 1` in prod mode, logging at INFO to a file. The rate
+    limiter runs but never refuses (`limits`), or is off; `settings` override any of that."""
+    with socket_port() as port:
+        pass
+    env = {
+        **os.environ,
+        "ONBOARDING_ENV": "prod",
+        "ONBOARDING_JWT_SECRET": secrets.token_urlsafe(48),
+        "ONBOARDING_SECRETS_KEY": secrets.token_urlsafe(48),
+        "ONBOARDING_DATABASE_URL": url,
+        "ONBOARDING_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
+        "ONBOARDING_RATE_LIMIT_PER_IP": UNLIMITED if limits else "null",
+        "ONBOARDING_RATE_LIMIT_PER_WALLET": UNLIMITED if limits else "null",
+        **(settings or {}),
+    }
+    with (work / f"{name}.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(CLI), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(base, process)
+            yield Server(base, process)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def socket_port() -> Iterator[int]:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        yield int(probe.getsockname()[1])
+
+
+def wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the server exited; see its log in bench/results")
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{base}/healthz", timeout=1),  # noqa: S310
+        ):
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the server did not come up within 60 s")
+
+
+# (b), (c): load --------------------------------------------------------------------------
+
+
+def wrk(
+    base: str, target: Target, proofs: list[Proof], seconds: float, connections: int, work: Path
+) -> dict[str, Any]:
+    """Run wrk over pre-signed requests (each sent once) and return bench/requests.lua's JSON."""
+    requests = work / f"requests-{target.name}-{len(proofs)}-{time.monotonic_ns()}.txt"
+    requests.write_text("\n".join(target.line(proof) for proof in proofs) + "\n")
+    threads = min(THREADS, connections)
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{round(seconds)}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(HERE / "requests.lua"),
+        base,
+        "--",
+        str(requests),
+        "POST",
+        target.path,
+        str(threads),
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, check=True)
+    requests.unlink()
+    (line,) = [row for row in run.stdout.splitlines() if row.startswith("BENCH_JSON ")]
+    result: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
+    result["per_second"] = result["requests"] / result["seconds"]
+    return result
+
+
+@contextlib.contextmanager
+def profiler(srv: Server, work: Path, name: str, enabled: bool) -> Iterator[None]:
+    """py-spy attached to the worker while the block runs (speedscope file in the results)."""
+    if not enabled:
+        yield
+        return
+    output = work / f"profile-{name}.speedscope.json"
+    spy = subprocess.Popen(
+        [
+            str(PY_SPY),
+            "record",
+            "--pid",
+            str(srv.process.pid),
+            "--format",
+            "speedscope",
+            "--output",
+            str(output),
+            "--rate",
+            "250",
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        spy.send_signal(2)
+        spy.wait(timeout=60)
+
+
+# Report ---------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--db",
+        choices=["all", "sqlite", "postgresql"],
+        default="all",
+        help="all: SQLite, and PostgreSQL too when BENCH_POSTGRES answers",
+    )
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--floor-iterations", type=int, default=3000)
+    parser.add_argument("--profile", action="store_true", help="py-spy the worker during (b)")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        sys.exit("bench: wrk is not installed (`apt-get install wrk`, or `make bench` as root)")
+    kinds = [args.db] if args.db != "all" else ["sqlite"] + (["postgresql"] * postgres_answers())
+    RESULTS.mkdir(exist_ok=True)
+    for kind in kinds:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        work = Path(tempfile.mkdtemp(prefix=f"{stamp}-{kind}-", dir=RESULTS))
+        report = measure(kind, args, work)
+        (work / "results.json").write_text(json.dumps(report, indent=2))
+        print_report(report, work)
+
+
+def postgres_answers() -> bool:
+    try:
+        asyncio.run(_admin("SELECT 1"))
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        print(f"bench: no PostgreSQL at {POSTGRES_ADMIN}; SQLite only (set BENCH_POSTGRES)")
+        return False
+    return True
+
+
+def measure(kind: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Every measurement for one database, in one run, so the ratios compare like with like."""
+    report: dict[str, Any] = {"db": kind, "connections": args.connections}
+    with database(kind, work, "floor") as url:
+        report["floor"] = asyncio.run(floor(url, args.floor_iterations))
+    run = Run(args, kind, work, expected_rate=report["floor"]["per_second"])
+    for target in TARGETS:
+        report.update(run.target(target))
+    return report
+
+
+@dataclass
+class Run:
+    args: argparse.Namespace
+    kind: str
+    work: Path
+    expected_rate: float
+
+    def load(
+        self,
+        srv: Server,
+        target: Target,
+        proofs: Callable[[int], list[Proof]],
+        *,
+        share: float = 1,
+        connections: int | None = None,
+    ) -> dict[str, Any]:
+        """Warm up for 2 s, then measure; pre-sign 1.5x what the floor's rate would need."""
+        rate, seconds = self.expected_rate * share, self.args.seconds
+        connections = connections or self.args.connections
+        wrk(srv.base, target, proofs(int(rate * 3)), 2, connections, self.work)
+        batch = proofs(int(rate * seconds * 1.5))
+        cpu = srv.cpu_seconds()
+        result = wrk(srv.base, target, batch, seconds, connections, self.work)
+        result["server_cpu_ms"] = (srv.cpu_seconds() - cpu) / result["requests"] * 1000
+        return result
+
+    def target(self, target: Target) -> dict[str, Any]:
+        """(b) for one target (and unloaded, at one connection), (c) and (d) on the GraphQL
+        one, then (b) again on a server without the rate limiter."""
+        results: dict[str, Any] = {}
+        name = target.name
+        with database(self.kind, self.work, name) as url, server(url, self.work, name) as srv:
+            with profiler(srv, self.work, name, self.args.profile):
+                results[name] = self.load(srv, target, new_wallet_proofs)
+            results[f"{name}_one_connection"] = self.load(
+                srv, target, new_wallet_proofs, share=0.5, connections=1
+            )
+            if name == "graphql":
+                keys = asyncio.run(seed_heavy_profiles(url, profiles=self.args.connections))
+                results["heavy"] = self.load(srv, target, repeat_proofs(keys), share=0.25)
+            results[f"{name}_peak_rss_mb"] = srv.peak_rss_mb()
+        bare = f"{name}-nolimit"
+        with (
+            database(self.kind, self.work, bare) as url,
+            server(url, self.work, bare, limits=False) as srv,
+        ):
+            results[f"{name}_without_limiter"] = self.load(srv, target, new_wallet_proofs)
+        return results
+
+
+def print_report(report: dict[str, Any], work: Path) -> None:
+    floor_run, graphql = report["floor"], report["graphql"]
+    connections = report["connections"]
+    print(f"\nonboarding-api benchmarks on {report['db']}: one worker, wrk, pre-signed requests")
+    print(
+        f"(a) in-process floor            {floor_run['per_second']:7.0f} /s   ecrecover "
+        f"{floor_run['ecrecover_us']:.0f} µs + JWT {floor_run['jwt_us']:.0f} µs + "
+        f"committed insert {floor_run['insert_us']:.0f} µs"
+    )
+    rows = []
+    for t in TARGETS:
+        rows.append((f"(b) {t.name}, {connections} conns", report[t.name]))
+        rows.append((f"    {t.name}, 1 conn", report[f"{t.name}_one_connection"]))
+        rows.append((f"    {t.name}, no limiter", report[f"{t.name}_without_limiter"]))
+    rows.append((f"(c) 400/40/15 profile, {connections}", report["heavy"]))
+    for name, run in rows:
+        trouble = run["errors"] or run["ran_out"]
+        print(
+            f"{name:31} {run['per_second']:7.0f} /s   p50 {run['p50_ms']:7.2f} ms   "
+            f"p99 {run['p99_ms']:7.2f} ms   worker CPU {run['server_cpu_ms']:5.2f} ms/req"
+            + (f"   ERRORS {run['errors']} (results.json)" if trouble else "")
+        )
+    rss = report["graphql_peak_rss_mb"]
+    print(f"(d) worker peak RSS             {rss:7.1f} MB (VmHWM after (b) and (c))")
+    share = graphql["per_second"] / floor_run["per_second"]
+    bare = report["graphql_without_limiter"]
+    checks = [
+        ("GraphQL / floor (throughput)", share, ">= 0.35", share >= 0.35),
+        (
+            f"GraphQL p99 at {connections} conns (ms)",
+            graphql["p99_ms"],
+            "<= 20",
+            graphql["p99_ms"] <= 20,
+        ),
+        ("worker peak RSS (MB)", rss, "<= 200", rss <= 200),
+        (
+            "limiter CPU (ms/request)",
+            graphql["server_cpu_ms"] - bare["server_cpu_ms"],
+            "measured",
+            True,
+        ),
+    ]
+    if "legacy" in report:
+        legacy = report["legacy"]["per_second"] / graphql["per_second"]
+        checks.append(("legacy / GraphQL (throughput)", legacy, ">= 0.9", legacy >= 0.9))
+    print()
+    for name, value, goal, met in checks:
+        print(f"    {name:32} {value:8.3f}   target {goal:9} {'ok' if met else 'MISSED'}")
+    print(f"results: {work / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

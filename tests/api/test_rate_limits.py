@@ -1,0 +1,135 @@
+"""Onboarding rate limits over HTTP: 429 + Retry-After + RATE_LIMITED, per address and per wallet.
+
+The test client's peer is a trusted proxy, so `X-Forwarded-For` picks the client address.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from ipaddress import ip_network
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from api.app import create_app
+from api.services import Services
+from api.settings import Settings
+from models.config import Rate
+from tests.api.test_onboard import ONBOARD, ok, row_counts, signed
+from tests.signing import Signer, fresh_timestamp
+
+PROXY = "192.0.2.1"
+
+
+@pytest.fixture
+def limited(settings: Settings) -> Iterator[TestClient]:
+    settings.rate_limit_per_ip = Rate(burst=3, per_minute=1)
+    settings.rate_limit_per_wallet = Rate(burst=2, per_minute=1)
+    settings.trusted_proxies = (ip_network(PROXY),)
+    app = create_app(settings)
+    with TestClient(app, client=(PROXY, 4000)) as client:
+        client.portal.call(app.state.services.db.create_schema)
+        yield client
+
+
+def onboard_from(client: TestClient, address: str, fields: dict[str, Any]) -> Any:
+    return client.post(
+        "/graphql",
+        json={"query": ONBOARD, "variables": {"input": fields}},
+        headers={"x-forwarded-for": address},
+    )
+
+
+def refusal(response: Any) -> dict[str, Any]:
+    assert response.status_code == 429, response.text
+    body = response.json()
+    assert body["data"] is None
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert response.headers["retry-after"] == str(error["extensions"]["retryAfter"])
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+    return dict(error)
+
+
+def junk(signer: Signer) -> dict[str, Any]:
+    fields = signed(signer, is_client=True)
+    return {**fields, "signature": Signer().eip191(fields["timestamp"])}  # someone else's
+
+
+def test_a_flood_from_one_address_is_refused_and_other_clients_are_served(
+    limited: TestClient,
+) -> None:
+    for _ in range(3):  # every attempt counts, refused ones too
+        assert onboard_from(limited, "203.0.113.5", junk(Signer())).status_code == 200
+    services: Services = limited.app.state.services  # type: ignore[attr-defined]
+    before = row_counts(limited, services)
+    error = refusal(onboard_from(limited, "203.0.113.5", signed(Signer(), is_client=True)))
+    assert "from this address" in error["message"]
+    assert row_counts(limited, services) == before  # a refused onboarding writes nothing
+    honest = onboard_from(limited, "203.0.113.6", signed(Signer(), is_client=True))
+    assert honest.status_code == 200
+    ok(honest.json())
+
+
+def test_one_wallet_is_limited_whatever_address_it_comes_from(limited: TestClient) -> None:
+    signer = Signer()
+    for index in range(2):
+        fields = signed(signer, is_client=True, ts=fresh_timestamp(100 + index))
+        ok(onboard_from(limited, f"198.51.100.{index}", fields).json())
+    fields = signed(signer, is_client=False, ts=fresh_timestamp(200))
+    error = refusal(onboard_from(limited, "198.51.100.9", fields))
+    assert "for this wallet" in error["message"]
+    ok(onboard_from(limited, "198.51.100.9", signed(Signer(), is_client=True)).json())
+
+
+def test_nobody_can_use_up_another_wallets_tokens(limited: TestClient) -> None:
+    """Only proven onboardings take a wallet's token: forged attempts for it take none."""
+    victim = Signer()
+    for index in range(6):
+        forged = onboard_from(limited, f"198.51.100.{index}", junk(victim)).json()
+        assert forged["errors"][0]["extensions"]["code"] == "SIGNATURE_MISMATCH"
+    ok(onboard_from(limited, "198.51.100.200", signed(victim, is_client=True)).json())
+
+
+def test_forwarded_for_from_an_untrusted_peer_is_ignored(settings: Settings) -> None:
+    settings.rate_limit_per_ip = Rate(burst=2, per_minute=1)
+    app = create_app(settings)
+    with TestClient(app, client=("198.51.100.50", 4000)) as client:
+        client.portal.call(app.state.services.db.create_schema)
+        for index in range(2):
+            onboard_from(client, f"203.0.113.{index}", junk(Signer()))
+        refusal(onboard_from(client, "203.0.113.99", signed(Signer(), is_client=True)))
+
+
+def test_tokens_come_back(settings: Settings) -> None:
+    settings.rate_limit_per_ip = Rate(burst=1, per_minute=600)  # a token every 0.1 s
+    app = create_app(settings)
+    with TestClient(app, client=("198.51.100.51", 4000)) as client:
+        client.portal.call(app.state.services.db.create_schema)
+        ok(onboard_from(client, "-", signed(Signer(), is_client=True)).json())
+        refusal(onboard_from(client, "-", signed(Signer(), is_client=True)))
+        time.sleep(0.15)
+        ok(onboard_from(client, "-", signed(Signer(), is_client=True)).json())
+
+
+def test_limits_can_be_switched_off(settings: Settings) -> None:
+    settings.rate_limit_per_ip = None
+    settings.rate_limit_per_wallet = None
+    app = create_app(settings)
+    signer = Signer()
+    with TestClient(app) as client:
+        client.portal.call(app.state.services.db.create_schema)
+        for index in range(8):  # over the default wallet burst (5)
+            fields = signed(signer, is_client=True, ts=fresh_timestamp(100 + index))
+            ok(onboard_from(client, "-", fields).json())
+
+
+def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONBOARDING_RATE_LIMIT_PER_IP", '{"burst": 7, "per_minute": 2.5}')
+    monkeypatch.setenv("ONBOARDING_RATE_LIMIT_PER_WALLET", "null")
+    loaded = Settings()
+    assert loaded.rate_limit_per_ip == Rate(burst=7, per_minute=2.5)
+    assert loaded.rate_limit_per_wallet is None
+    assert Settings.model_fields["rate_limit_per_wallet"].default == Rate(burst=5, per_minute=6)

@@ -1,0 +1,63 @@
+"""A real `onboarding-api serve` process on a free port, for tests that need a live server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+CLI = Path(sys.executable).with_name("onboarding-api")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def live_server(env: dict[str, str], startup_seconds: float = 30.0) -> Iterator[str]:
+    """Serve with `env` (ONBOARDING_* settings) and yield the base URL; stop it afterwards."""
+    from tests.conftest import migrate_database  # `serve` refuses an unmigrated database
+
+    if "ONBOARDING_DATABASE_URL" in env:
+        migrate_database(env["ONBOARDING_DATABASE_URL"])
+    port = free_port()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in `finally`; a pipe could fill up
+    process = subprocess.Popen(  # noqa: S603 - our own CLI
+        [str(CLI), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, "ONBOARDING_LOG_LEVEL": "WARNING", **env},
+        stdout=log,
+        stderr=log,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_seconds
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:  # noqa: S310
+                    if response.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    output = log.read().decode(errors="replace")[-2000:]
+                    raise RuntimeError(f"server did not start: {output}") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
