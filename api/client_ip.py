@@ -19,3 +19,9 @@ def caller_address(connection: HTTPConnection, trusted: Sequence[Network]) -> Ad
     peer = connection.client.host if connection.client else None
     forwarded = ",".join(connection.headers.getlist("x-forwarded-for")) or None
     return client_address(peer, forwarded, trusted)
+
+
+def caller_ip(connection: HTTPConnection, trusted: Sequence[Network]) -> str | None:
+    """`caller_address` as text: what rate limits key on."""
+    address = caller_address(connection, trusted)
+    return None if address is None else str(address)

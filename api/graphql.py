@@ -34,7 +34,7 @@ from resolvers.context import Context
 from resolvers.limits import GraphQLLimits
 from resolvers.schema import Schema, build_schema
 
-from .client_ip import caller_address
+from .client_ip import caller_ip
 from .explorer import explorer_page
 from .services import services_of
 from .settings import Settings
@@ -133,10 +133,6 @@ def _retry_after(errors: Sequence[Any]) -> int | None:
     return max(waits) if waits else None
 
 
-def _text(address: object | None) -> str | None:
-    return None if address is None else str(address)
-
-
 class GraphQLView(GraphQL[Context, None]):
     def __init__(self, schema: Schema, *, graphiql: bool = True) -> None:
         super().__init__(
@@ -204,7 +200,7 @@ class GraphQLView(GraphQL[Context, None]):
             access_token=None if admin else access_token(request),
             admin=admin,
             admin_enabled=admin_token is not None,
-            client_ip=_text(caller_address(request, services.settings.trusted_proxies)),
+            client_ip=caller_ip(request, services.settings.trusted_proxies),
         )
 
     def parse_json(self, data: str | bytes) -> Any:

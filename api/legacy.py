@@ -25,6 +25,7 @@ from models.db import is_unavailable
 from models.enums import ProfileType
 from models.errors import AppError, ErrorCode
 from models.onboarding import OnboardRequest, onboard
+from models.ratelimit import RateLimited
 from models.signed_requests import (
     authenticate_signed,
     open_market_maker_session,
@@ -33,6 +34,7 @@ from models.signed_requests import (
 )
 from models.tables import Profile
 
+from .client_ip import caller_ip
 from .legacy_input import (
     api_key_header,
     exchange_header,
@@ -81,8 +83,14 @@ def envelope_response(
 
 
 def error_response(error: AppError, decimals: LegacyDecimals) -> Response:
-    """Any refusal, whatever its code: the status comes from the code, the text starts with it."""
-    return envelope_response([], decimals, error=error.legacy_text, status=error.code.http_status)
+    """Any refusal, whatever its code: the status comes from the code, the text starts with it.
+    A rate-limit refusal (429) also says in `Retry-After` when to come back."""
+    response = envelope_response(
+        [], decimals, error=error.legacy_text, status=error.code.http_status
+    )
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _unexpected(request: Request, error: Exception) -> AppError:
@@ -155,6 +163,7 @@ async def _onboarding(request: Request, services: Services) -> Reply:
         is_client=is_client_flag(body),
         exchange_id=exchange_header(request),
         profile_type=profile_type.lower(),
+        client_ip=caller_ip(request, services.settings.trusted_proxies),
     )
     onboarded = await onboard(services.db, services.credentials, wanted)
     profile = await profile_json(services.db, services.settings, onboarded.profile)

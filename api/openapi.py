@@ -250,6 +250,11 @@ def _json(schema: Schema, description: str) -> Schema:
     }
 
 
+def _rate_limited(response: Schema) -> Schema:
+    wait = {"description": "Whole seconds to wait.", "schema": {"type": "string"}, "required": True}
+    return {**response, "headers": {**response["headers"], "Retry-After": wait}}
+
+
 def _responses(ok: Schema, *, signed: bool) -> dict[str, Schema]:
     error = _ref("ErrorEnvelope")
     responses = {
@@ -257,7 +262,7 @@ def _responses(ok: Schema, *, signed: bool) -> dict[str, Schema]:
         "400": _json(error, "Malformed input: the `error` text names what to fix."),
         "401": _json(error, "Not authenticated: bad or missing credentials or signature."),
         "413": {"description": "The body is larger than the configured limit."},
-        "429": _json(error, "Rate limited."),
+        "429": _rate_limited(_json(error, "RATE_LIMITED: too many onboarding attempts.")),
         "500": _json(error, "A bug: the text carries a request id."),
         "503": _json(error, "The database is unavailable; retry."),
     }

@@ -133,3 +133,45 @@ def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     assert loaded.rate_limit_per_ip == Rate(burst=7, per_minute=2.5)
     assert loaded.rate_limit_per_wallet is None
     assert Settings.model_fields["rate_limit_per_wallet"].default == Rate(burst=5, per_minute=6)
+
+
+def legacy_onboard_from(client: TestClient, address: str, signer: Signer, ahead: int) -> Any:
+    ts = fresh_timestamp(ahead)
+    return client.post(
+        "/onboarding",
+        json={"wallet": signer.address, "signature": signer.eip191(ts), "is_client": True},
+        headers={"RBT-TS": str(ts), "x-forwarded-for": address},
+    )
+
+
+def test_the_legacy_route_shares_the_buckets_and_answers_in_its_envelope(
+    limited: TestClient,
+) -> None:
+    signer = Signer()
+    for ahead in (100, 101):  # the wallet's burst of 2, from two addresses
+        assert legacy_onboard_from(limited, f"203.0.113.{ahead}", signer, ahead).status_code == 200
+    refused = legacy_onboard_from(limited, "203.0.113.102", signer, 102)
+    assert refused.status_code == 429
+    body = refused.json()
+    assert set(body) == {"error", "pagination", "result", "success"}
+    assert (body["success"], body["result"]) == (False, [])
+    assert body["error"].startswith("RATE_LIMITED: ")
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    # The per-address bucket is the one GraphQL uses too: 3 attempts, then 429 on either route.
+    for ahead in (110, 111, 112):
+        legacy_onboard_from(limited, "198.51.100.20", Signer(), ahead)
+    graphql = onboard_from(limited, "198.51.100.20", signed(Signer(), is_client=True))
+    refusal(graphql)
+
+
+def test_a_legacy_429_validates_against_the_openapi_document(limited: TestClient) -> None:
+    from openapi_core import OpenAPI
+
+    from tests.api.test_legacy_openapi import check
+
+    signer = Signer()
+    for ahead in (100, 101):
+        legacy_onboard_from(limited, "203.0.113.7", signer, ahead)
+    refused = legacy_onboard_from(limited, "203.0.113.7", signer, 102)
+    assert refused.status_code == 429
+    check(OpenAPI.from_dict(limited.get("/openapi.json").json()), refused)
