@@ -11,9 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -24,17 +22,11 @@ import asyncpg
 import httpx
 
 from models.config import DEFAULT_MARKETS
+from tests.live_server import CLI, free_port
 
-CONSOLE_SCRIPT = str(Path(sys.executable).parent / "onboarding-api")
+CONSOLE_SCRIPT = str(CLI)
 SERVICE_CONNECTIONS = "onboarding-api:%"
 """`application_name` of the service's connections (`onboarding-api:<worker pid>`)."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def dsn(url: str) -> str:

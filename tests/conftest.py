@@ -47,25 +47,9 @@ async def _admin(sql: str) -> None:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A database of its own on the local PostgreSQL server, created for this run and dropped."""
-    name = f"onboarding_test_{uuid.uuid4().hex[:12]}"
-    try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-        reason = f"no PostgreSQL server reachable at {POSTGRES_ADMIN_DSN}: {error}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the PostgreSQL tests, but {reason}")
-        pytest.skip(reason)
-    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    url = f"{base}/{name}"
-    db = Database(url)
-    asyncio.run(_create_and_dispose(db))
-    yield url
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _create_and_dispose(db: Database) -> None:
-    await db.create_schema()
-    await db.dispose()
+    with throwaway_postgres_database() as url:
+        migrate_database(url)
+        yield url
 
 
 async def _truncate(url: str) -> None:

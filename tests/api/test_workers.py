@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,15 +15,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.api.metrics_helpers import parse, total
 from tests.conftest import migrate_database
-
-CLI = Path(sys.executable).with_name("onboarding-api")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.live_server import CLI, free_port
 
 
 @pytest.fixture
