@@ -182,3 +182,21 @@ def migrate_database(url: str) -> None:
             await db.dispose()
 
     asyncio.run(migrate())
+
+
+@pytest.fixture(scope="session")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real server on SQLite for the schemathesis suites (GraphQL and legacy REST), its base
+    URL. The rate limiter is off: it refuses the 31st onboarding attempt from 127.0.0.1 before
+    any input is read, so with it on most cases would stop at a 429 instead of reaching the
+    parsers and use cases under test; the limiter has its own tests (test_rate_limits.py)."""
+    from tests.live_server import live_server  # it imports this module
+
+    database = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
+    env = {
+        "ONBOARDING_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "ONBOARDING_RATE_LIMIT_PER_IP": "null",
+        "ONBOARDING_RATE_LIMIT_PER_WALLET": "null",
+    }
+    with live_server(env) as base:
+        yield base

@@ -9,7 +9,6 @@ service promises instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from hypothesis import strategies as st
 from schemathesis.graphql import nodes
 
 from models.errors import ErrorCode
-from tests.live_server import live_server
 
 SDL = Path(__file__).resolve().parents[2] / "schema.graphql"
 MAX_EXAMPLES = 50
@@ -45,10 +43,8 @@ schema = schemathesis.graphql.from_path(SDL)
 
 
 @pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    database = tmp_path_factory.mktemp("schemathesis") / "st.db"
-    with live_server({"ONBOARDING_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}) as base:
-        yield f"{base}/graphql"
+def endpoint(fuzz_server: str) -> str:
+    return f"{fuzz_server}/graphql"
 
 
 @pytest.mark.slow
