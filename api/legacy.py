@@ -166,7 +166,9 @@ async def _onboarding(request: Request, services: Services) -> Reply:
         client_ip=caller_ip(request, services.settings.trusted_proxies),
     )
     onboarded = await onboard(services.db, services.credentials, wanted)
-    profile = await profile_json(services.db, services.settings, onboarded.profile)
+    profile = await profile_json(
+        services.db, services.settings, onboarded.profile, created=onboarded.created
+    )
     return Reply(
         [onboarding_item(onboarded, profile)],
         jwt_cookie=onboarded.jwt if wanted.is_client else None,

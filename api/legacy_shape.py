@@ -89,10 +89,15 @@ def _notification(row: Notification) -> Json:
     return {"description": row.description, "title": row.title, "type": row.type}
 
 
-async def profile_json(db: Database, config: DomainConfig, profile: Profile) -> Json:
-    """The seed's `profile`: figures from `ProfileMath`, rows through the GraphQL loaders."""
+async def profile_json(
+    db: Database, config: DomainConfig, profile: Profile, *, created: bool = False
+) -> Json:
+    """The seed's `profile`: figures from `ProfileMath`, rows through the GraphQL loaders.
+    A profile `created` by this very request has no rows: its lists cost no query."""
     assert profile.id is not None
     loaders = Loaders(db)
+    if created:
+        loaders.know_empty(profile.id)
     orders, positions, notifications = await asyncio.gather(
         loaders.open_orders.load(profile.id),
         loaders.open_positions.load(profile.id),

@@ -130,3 +130,21 @@ def test_the_pool_recovers_when_the_database_drops_its_connections(postgres_url:
             outcomes.append(body["errors"][0]["extensions"]["code"] if "errors" in body else "ok")
     assert outcomes[0] in ("ok", "SERVICE_UNAVAILABLE")  # the dead connection's one failure
     assert outcomes[1:] == ["ok", "ok"]
+
+
+def test_a_new_profile_costs_no_list_queries_on_the_legacy_route_either(
+    client: TestClient, statements: list[str]
+) -> None:
+    signer = Signer()
+
+    def legacy(ahead: int) -> None:
+        ts = fresh_timestamp(ahead)
+        body = {"wallet": signer.address, "signature": signer.eip191(ts), "is_client": True}
+        assert client.post("/onboarding", json=body, headers={"RBT-TS": str(ts)}).status_code == 200
+
+    legacy(100)
+    assert [s for s in statements if any(table in s for table in LISTS)] == []
+    statements.clear()
+    legacy(101)
+    for table in LISTS:  # an existing profile's lists are read, once each
+        assert len([s for s in statements if table in s]) == 1, table
