@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from models.db import is_unavailable
+from models.db import unavailable_refusal
 from models.enums import ProfileType
 from models.errors import AppError, ErrorCode
 from models.onboarding import OnboardRequest, onboard
@@ -94,9 +94,8 @@ def error_response(error: AppError, decimals: LegacyDecimals) -> Response:
 
 
 def _unexpected(request: Request, error: Exception) -> AppError:
-    if is_unavailable(error):
-        log.warning("database unavailable: %s", type(error).__name__)
-        return AppError(ErrorCode.SERVICE_UNAVAILABLE, "the database is unavailable; retry shortly")
+    if (refusal := unavailable_refusal(error)) is not None:
+        return refusal
     request_id = request.scope.get("state", {}).get("request_id", "-")
     log.error("unexpected error on %s (request %s)", request.url.path, request_id, exc_info=error)
     return AppError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -30,7 +31,9 @@ from . import (
     migrations,
     tables,  # noqa: F401 - registers the tables on SQLModel.metadata
 )
+from .errors import AppError, ErrorCode
 
+_log = logging.getLogger("onboarding.db")
 _IMMEDIATE = "onboarding_begin_immediate"
 _MIGRATION_LOCK = 0x6F6E626F61726431  # any fixed 64-bit key; "onboard1"
 
@@ -226,6 +229,18 @@ def database_failure(error: BaseException) -> str | None:
     if is_unavailable(error):
         return f"{type(error).__name__}: {error}".rstrip(": ")
     return None
+
+
+DATABASE_UNAVAILABLE = "the database is unavailable; retry shortly"
+
+
+def unavailable_refusal(error: BaseException) -> AppError | None:
+    """SERVICE_UNAVAILABLE (logged with the driver's reason, never values) when `error` means the
+    database cannot be reached; None when it is something else (a bug). Every route uses this."""
+    if not is_unavailable(error):
+        return None
+    _log.warning("database unavailable: %s", database_failure(error))
+    return AppError(ErrorCode.SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE)
 
 
 def is_unavailable(error: BaseException) -> bool:

@@ -21,7 +21,7 @@ from .enums import SessionKind
 from .errors import AppError, ErrorCode
 from .secretbox import SecretBox
 from .tables import AuthSession
-from .tokens import TokenSigner, TokenType, new_hmac_secret, new_session_id, token_hash
+from .tokens import Claims, TokenSigner, TokenType, new_hmac_secret, new_session_id, token_hash
 
 ENDED = "this session has ended (logged out, revoked or replaced); onboard or refresh again"
 NO_CREDENTIALS = (
@@ -130,16 +130,22 @@ async def authenticate(db: Database, creds: Credentials, access_token: str | Non
     return row
 
 
-async def refresh_client_session(
-    db: Database, creds: Credentials, refresh_token: str
-) -> tuple[int, ClientTokens]:
-    """Spend a refresh token for a new session in the same family: (profile id, new tokens)."""
+def refresh_claims(creds: Credentials, refresh_token: str) -> Claims:
+    """The refresh token's claims, or REFRESH_TOKEN_NOT_FOUND."""
     try:
-        claims = creds.signer.verify(refresh_token, TokenType.REFRESH)
+        return creds.signer.verify(refresh_token, TokenType.REFRESH)
     except AppError as invalid:
         raise AppError(
             ErrorCode.REFRESH_TOKEN_NOT_FOUND, "refresh token is invalid or expired; onboard again"
         ) from invalid
+
+
+async def refresh_client_session(
+    db: Database, creds: Credentials, refresh_token: str, claims: Claims | None = None
+) -> tuple[int, ClientTokens]:
+    """Spend a refresh token for a new session in the same family: (profile id, new tokens).
+    `claims`: the token's, when the caller already checked them (`refresh_claims`)."""
+    claims = claims or refresh_claims(creds, refresh_token)
     now = int(time.time())
     presented = token_hash(refresh_token)
     successor, tokens = issue_client_session(creds, claims.profile_id, now)

@@ -31,6 +31,7 @@ from .sessions import (
     Credentials,
     authenticate,
     issue_access_session,
+    refresh_claims,
     refresh_client_session,
     session_secret,
 )
@@ -175,27 +176,23 @@ async def validate_access_token(db: Database, creds: Credentials, token: str | N
     return creds.signer.verify(token, TokenType.ACCESS)
 
 
-def _refresh_not_found(reason: str) -> AppError:
-    return AppError(ErrorCode.REFRESH_TOKEN_NOT_FOUND, f"refresh token {reason}; onboard again")
-
-
 async def renew_client_session(
     db: Database, creds: Credentials, refresh_token: str, call: SignedCall
 ) -> tuple[int, ClientTokens]:
     """Client `/jwt`: the call is signed with the `randomSecret` of the session the refresh
     token names (its `sid`); then the token is spent (rotation, reuse detection)."""
     check_fresh(call, creds)
-    try:
-        claims = creds.signer.verify(refresh_token, TokenType.REFRESH)
-    except AppError as invalid:
-        raise _refresh_not_found("is invalid or expired") from invalid
+    claims = refresh_claims(creds, refresh_token)
     async with db.read() as session:
         row = await session.get(AuthSession, claims.session_id)
     secret = None if row is None else session_secret(creds, row)
     if row is None or secret is None or row.profile_id != claims.profile_id:
-        raise _refresh_not_found("does not name a client session")
+        raise AppError(
+            ErrorCode.REFRESH_TOKEN_NOT_FOUND,
+            "refresh token does not name a client session; onboard again",
+        )
     verify_signature(call, secret)
-    return await refresh_client_session(db, creds, refresh_token)
+    return await refresh_client_session(db, creds, refresh_token, claims)
 
 
 async def open_market_maker_session(db: Database, creds: Credentials, profile_id: int) -> str:

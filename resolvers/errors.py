@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from models.db import database_failure, is_unavailable
+from models.db import unavailable_refusal
 from models.errors import AppError, ErrorCode
 
 log = logging.getLogger("onboarding.graphql")
@@ -55,12 +55,9 @@ class ErrorShaping(SchemaExtension):
             if self._hide_suggestions:
                 message = message.split(_SUGGESTION, 1)[0].rstrip()
             return _with_code(error, message, code)
-        if original is not None and is_unavailable(original):
-            # The driver's reason only (never SQLAlchemy's text, which carries the parameters).
-            log.warning("database unavailable: %s", database_failure(original))
-            return _with_code(
-                error, "the database is unavailable; retry shortly", ErrorCode.SERVICE_UNAVAILABLE
-            )
+        refusal = unavailable_refusal(original) if original is not None else None
+        if refusal is not None:
+            return _with_code(error, refusal.message, refusal.code)
         request_id = getattr(self.execution_context.context, "request_id", "-")
         log.error(
             "unexpected error in %s (request %s)",
