@@ -136,7 +136,8 @@ def api_key_secret(creds: Credentials, key: ApiKey) -> str:
     return creds.box.open(key.secret_sealed, bound_to=api_key_binding(key.key))
 
 
-def _live(profile_id: int, now_s: int) -> tuple[ColumnElement[bool], ...]:
+def live_keys(profile_id: int, now_s: int) -> tuple[ColumnElement[bool], ...]:
+    """The conditions of a profile's usable keys: not revoked, not expired."""
     return (
         col(ApiKey.profile_id) == profile_id,
         col(ApiKey.status) == ApiKeyStatus.API_GEN.value,
@@ -163,7 +164,7 @@ async def create_api_key(
         # Serialises key creation per profile on PostgreSQL (SQLite writers are serial anyway).
         await session.exec(select(Profile.id).where(Profile.id == profile_id).with_for_update())
         live = await session.exec(
-            select(func.count()).select_from(ApiKey).where(*_live(profile_id, now_s))
+            select(func.count()).select_from(ApiKey).where(*live_keys(profile_id, now_s))
         )
         if live.one() >= MAX_LIVE_KEYS:
             raise AppError(

@@ -16,10 +16,10 @@ from sqlalchemy import bindparam, delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .api_keys import api_key_secret, new_api_key_row
+from .api_keys import api_key_secret, live_keys, new_api_key_row
 from .config import DomainConfig, Exchange
 from .db import Database
-from .enums import SELF_ONBOARDING_TYPES, ApiKeyStatus, ProfileType, SessionKind
+from .enums import SELF_ONBOARDING_TYPES, ProfileType, SessionKind
 from .errors import AppError, ErrorCode
 from .ratelimit import admit_client, admit_wallet
 from .sessions import Credentials, issue_access_session, issue_client_session
@@ -234,12 +234,7 @@ async def _market_maker_session(
     await session.exec(
         select(Profile.id).where(Profile.id == profile.id).with_for_update(key_share=True)
     )
-    current = select(ApiKey).where(
-        ApiKey.profile_id == profile.id,
-        ApiKey.tag == "",
-        ApiKey.status == ApiKeyStatus.API_GEN.value,
-        col(ApiKey.expiration) > now_s,
-    )
+    current = select(ApiKey).where(*live_keys(profile.id, now_s), ApiKey.tag == "")
     api_key = (await session.exec(current.order_by(col(ApiKey.expiration).desc()).limit(1))).first()
     if api_key is None:
         api_key, secret = new_api_key_row(
