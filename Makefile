@@ -6,11 +6,19 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 1
 
-PY_STAMP     := $(VENV)/.installed
-ASSETS_STAMP := api/explorer/node_modules/.installed
-AUDIT_STAMP  := tests/http_audit/node_modules/.installed
+PY_STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint schema migration clean bench
+# npm package directories (each a package.json + committed package-lock.json), installed with
+# `npm ci` into its own node_modules. Serving needs only the first list; tests add the second.
+#   api/explorer       GraphiQL, the explorer's sign-in and Swagger UI (/docs), served offline
+#   tests/http_audit   the official GraphQL-over-HTTP audit (npm graphql-http)
+#   tests/browser      Playwright (playwright-core + viem) driving Debian's chromium
+#   examples/frontend  the TypeScript example (viem, graphql-request, GraphQL Code Generator)
+SERVE_NPM := api/explorer
+TEST_NPM  := tests/http_audit tests/browser examples/frontend
+npm_stamp  = $(addsuffix /node_modules/.installed,$(1))
+
+.PHONY: install install-test run test lint schema migration clean bench
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,17 +26,21 @@ $(PY_STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# GraphiQL's assets, served by the service itself (works without internet at run time).
-$(ASSETS_STAMP): api/explorer/package.json api/explorer/package-lock.json
-	npm ci --prefix api/explorer --no-audit --no-fund --loglevel=error
+# Nothing downloads a browser: tests drive Debian's chromium (installed below).
+%/node_modules/.installed: %/package.json %/package-lock.json
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix $* --no-audit --no-fund --loglevel=error
 	touch $@
 
-# The official GraphQL-over-HTTP audit (npm graphql-http), run by tests/api/test_http_audit.py.
-$(AUDIT_STAMP): tests/http_audit/package.json tests/http_audit/package-lock.json
-	npm ci --prefix tests/http_audit --no-audit --no-fund --loglevel=error
-	touch $@
+# What serving needs: the virtualenv and the assets the service serves itself (no CDN).
+install: $(PY_STAMP) $(call npm_stamp,$(SERVE_NPM))
 
-install: $(PY_STAMP) $(ASSETS_STAMP) $(AUDIT_STAMP)
+# What the tests need beyond that: their npm packages and a headless browser. chromium comes
+# from Debian's package; as root it is installed here (like wrk for `make bench`).
+install-test: install $(call npm_stamp,$(TEST_NPM))
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] \
+		&& { apt-get install -y -qq chromium >/dev/null 2>&1 \
+			|| { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; }; } \
+		|| { echo "test: install chromium first (sudo apt-get install chromium)"; exit 1; }
 
 run: install
 	$(BIN)/onboarding-api migrate
@@ -40,7 +52,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+test: lint install-test
 	$(BIN)/pytest
 
 # Re-export the committed SDL after a schema change (a test fails while it drifts).
@@ -63,4 +75,4 @@ bench: install
 	$(BIN)/python -m bench.run --db $(BENCH_DB) $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) api/explorer/node_modules tests/http_audit/node_modules var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(addsuffix /node_modules,$(SERVE_NPM) $(TEST_NPM)) var .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +32,13 @@ EXPECTED_ASSETS = {
     "react.production.min.js": "text/javascript; charset=utf-8",
     "react-dom.production.min.js": "text/javascript; charset=utf-8",
     "graphiql.min.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+}
+# The project's own scripts, served from the package itself (always present).
+EXPECTED_OWN = {
+    "signin.js": "text/javascript; charset=utf-8",
+    "docs.js": "text/javascript; charset=utf-8",
 }
 
 IN_CI = os.environ.get("CI") == "true"
@@ -59,10 +66,23 @@ def no_assets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_whitelist_is_what_the_tests_expect() -> None:
     assert set(explorer._ASSET_FILES) == set(EXPECTED_ASSETS)
-    for name, (relative, content_type) in explorer._ASSET_FILES.items():
-        assert content_type == EXPECTED_ASSETS[name]
+    assert set(explorer._OWN_FILES) == set(EXPECTED_OWN)
+    whitelist = {**explorer._ASSET_FILES, **explorer._OWN_FILES}
+    for name, (relative, content_type) in whitelist.items():
+        assert content_type == {**EXPECTED_ASSETS, **EXPECTED_OWN}[name]
         assert not Path(relative).is_absolute()
         assert ".." not in Path(relative).parts
+
+
+@pytest.mark.parametrize(("name", "content_type"), sorted(EXPECTED_OWN.items()))
+def test_own_scripts_are_served_even_without_npm_assets(
+    client: TestClient, no_assets: None, name: str, content_type: str
+) -> None:
+    response = client.get(f"{ASSETS_PREFIX}/{name}")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == content_type
+    assert response.content == (Path(explorer.__file__).parent / name).read_bytes()
 
 
 @needs_assets
@@ -150,8 +170,9 @@ def test_unknown_name_is_still_404_without_assets(client: TestClient, no_assets:
     assert client.get(f"{ASSETS_PREFIX}/nope.js").status_code == 404
 
 
-def test_page_has_no_external_urls() -> None:
-    page = explorer_page()
+@pytest.mark.parametrize("render", [explorer_page, explorer._docs_page], ids=["graphiql", "docs"])
+def test_page_has_no_external_urls(render: Callable[[], str]) -> None:
+    page = render()
 
     assert "http://" not in page
     assert "https://" not in page
@@ -163,11 +184,11 @@ def test_page_has_no_external_urls() -> None:
         assert not url.startswith("//"), url
 
 
-def test_page_references_every_whitelisted_asset() -> None:
-    page = explorer_page()
+def test_pages_reference_every_whitelisted_asset() -> None:
+    pages = explorer_page() + explorer._docs_page()
 
-    for name in EXPECTED_ASSETS:
-        assert f'"{ASSETS_PREFIX}/{name}?v=' in page, name
+    for name in {**EXPECTED_ASSETS, **EXPECTED_OWN}:
+        assert f'"{ASSETS_PREFIX}/{name}?v=' in pages, name
 
 
 def test_page_is_graphiql_against_the_endpoint() -> None:
@@ -175,6 +196,7 @@ def test_page_is_graphiql_against_the_endpoint() -> None:
 
     assert "<title>onboarding-api · GraphiQL</title>" in page
     assert 'GraphiQL.createFetcher({ url: "/graphql" })' in page
+    assert 'window.createWalletSignIn("/graphql")' in page
     assert "mutation Onboard($input: OnboardInput!)" in page
     assert "{{" not in page  # every placeholder was filled in
 
