@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -58,6 +59,40 @@ async def _purge_expired(services: Services) -> None:
     await purge_full_buckets(services.db)
 
 
+# What a cross-origin caller may send and read: the GraphQL request, the legacy routes' signed
+# headers, and the headers our responses carry for clients (clock skew, rate limits, tracing).
+_CORS_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "X-Request-ID",
+    "RBT-TS",
+    "RBT-SIGNATURE",
+    "RBT-API-KEY",
+    "RBT-JWT",
+    "EID",
+)
+_CORS_RESPONSE_HEADERS = ("SRV-TIMESTAMP", "Retry-After", "X-Request-ID")
+
+
+def cors_middleware(settings: Settings) -> list[Middleware]:
+    """Starlette's CORS middleware for the configured origins; none configured, no middleware
+    (same-origin only, and the default path pays nothing). Credentials (the `jwt` cookie) are
+    never allowed cross-origin: a cross-origin frontend sends `Authorization: Bearer`."""
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=list(_CORS_REQUEST_HEADERS),
+            expose_headers=list(_CORS_RESPONSE_HEADERS),
+            allow_credentials=False,
+            max_age=600,
+        )
+    ]
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
 
@@ -100,6 +135,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(RequestContextMiddleware, on_response=record_http_request),
+            # Preflights are answered here, before the routes (whose OPTIONS would be a 405).
+            *cors_middleware(settings),
             # Inside the request context, so a 413 carries the request id and is logged as one.
             Middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes),
         ],

@@ -8,14 +8,16 @@ Nested values (exchanges, markets) are JSON, e.g.
 from __future__ import annotations
 
 import logging
+import re
 from enum import StrEnum
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.config import DEV_JWT_SECRET, DEV_SECRETS_KEY, DomainConfig
 
 log = logging.getLogger("onboarding.settings")
+_ORIGIN = re.compile(r"https?://[^/\s?#]+")
 
 
 class Env(StrEnum):
@@ -65,6 +67,9 @@ class Settings(DomainConfig, BaseSettings):
     """None: on in dev, off in prod ("Did you mean …?" would spell out a hidden schema)."""
     graphiql: bool | None = None
     """None: on in dev, off in prod."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins (`scheme://host[:port]`, or `*`) that may call the API cross-origin, as a
+    JSON list; empty: same-origin only (no CORS middleware at all). See docs/explorer.md."""
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:
@@ -115,6 +120,19 @@ class Settings(DomainConfig, BaseSettings):
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`), or unset"
             )
         return self
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_only(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        """A browser sends `Origin` as scheme://host[:port] with no path or trailing slash; an
+        entry of another shape would never match, so it is refused rather than ignored."""
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"ONBOARDING_CORS_ORIGINS: {origin!r} is not an origin "
+                    "(scheme://host[:port], no path, no trailing slash) or *"
+                )
+        return origins
 
     @property
     def admin_token_value(self) -> str | None:

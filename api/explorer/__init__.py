@@ -200,5 +200,5 @@ def explorer_routes() -> list[BaseRoute]:
             _serve_asset,
             methods=["GET"],
             name="graphql_explorer_asset",
-        )
+        ),
     ]

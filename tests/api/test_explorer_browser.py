@@ -34,6 +34,7 @@ def _result(text: str) -> object:
 @pytest.mark.parametrize("scheme", ["personal_sign", "eip712"])
 def test_sign_in_with_wallet_runs_me_refreshes_and_signs_out(tmp_path: Path, scheme: str) -> None:
     signer = Signer()
+    key = "0x" + signer.account.key.hex().removeprefix("0x")
     env, db = _serve(tmp_path)
     with live_server(env) as base:
         page = run_browser(
@@ -41,7 +42,7 @@ def test_sign_in_with_wallet_runs_me_refreshes_and_signs_out(tmp_path: Path, sch
             "signin",
             base,
             str(SCREENSHOTS),
-            env={"PRIVATE_KEY": "0x" + signer.account.key.hex().removeprefix("0x"), "SCHEME": scheme},
+            env={"PRIVATE_KEY": key, "SCHEME": scheme},
         )
 
     wallet = signer.address.lower()
@@ -69,7 +70,7 @@ def test_sign_in_with_wallet_runs_me_refreshes_and_signs_out(tmp_path: Path, sch
     assert profiles == [(int(page["profileId"]), wallet, "rbx")]
     # The onboarding session was spent by the refresh; its successor ended with `logout`.
     assert len(sessions) == 2
-    (first, replaced_by, first_revoked), (second, second_replaced_by, second_revoked) = sorted(
+    (_first, replaced_by, first_revoked), (second, second_replaced_by, second_revoked) = sorted(
         sessions, key=lambda row: row[1] is None
     )
     assert replaced_by == second
