@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete
+from sqlalchemy import ColumnElement, delete, func
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -71,6 +71,17 @@ class ClientTokens:
     jwt: str
     refresh_token: str
     random_secret: str
+
+
+family_start_column: ColumnElement[int] = func.coalesce(
+    col(AuthSession.family_started_at), col(AuthSession.created_at)
+)
+"""When a session's family began; a row minted before migration 0002 counts from itself."""
+
+
+def family_start(row: AuthSession) -> int:
+    """`family_start_column` of a loaded row."""
+    return row.created_at if row.family_started_at is None else row.family_started_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +145,8 @@ def issue_client_session(
     """A browser session: access JWT, single-use refresh token, HMAC secret (stored sealed).
     With `family`, it is that family's next session (minted from a refresh)."""
     origin = SessionOrigin.WALLET_PROOF if family is None else SessionOrigin.REFRESH
+    session_id = session_id or new_session_id()
+    family = family or Family(id=session_id, started_at=now_s)
     row, jwt = issue_access_session(
         creds,
         profile_id,
@@ -143,7 +156,7 @@ def issue_client_session(
         family=family,
         session_id=session_id,
     )
-    ttl = _lifetime(creds, creds.config.refresh_token_ttl, row.family_started_at, now_s)
+    ttl = _lifetime(creds, creds.config.refresh_token_ttl, family.started_at, now_s)
     refresh_token = creds.signer.issue(
         profile_id=profile_id,
         session_id=row.id,
@@ -192,7 +205,7 @@ async def authenticate(
         row is None
         or row.revoked_at is not None
         or row.expires_at <= now
-        or row.family_started_at + creds.config.refresh_family_ttl <= now
+        or family_start(row) + creds.config.refresh_family_ttl <= now
         or row.profile_id != claims.profile_id
     ):
         raise AppError(ErrorCode.UNAUTHENTICATED, ENDED)
@@ -206,13 +219,16 @@ async def authenticate(
 def require_wallet_proof(session: AuthSession) -> None:
     """Creating, renewing and revoking API keys needs a session the wallet proved (onboarding,
     or a refresh of it): a leaked key must not be able to mint, extend or destroy keys."""
-    if session.minted_from == SessionOrigin.API_KEY.value:
+    if session.minted_from not in _PROVEN_BY_WALLET:
         raise AppError(
             ErrorCode.WALLET_PROOF_REQUIRED,
             "this session was minted from an API key, which cannot create, renew or revoke "
             "keys; use the JWT of a session proven by the wallet (onboard, or refresh a "
             "browser session)",
         )
+
+
+_PROVEN_BY_WALLET = (SessionOrigin.WALLET_PROOF.value, SessionOrigin.REFRESH.value)
 
 
 def refresh_claims(creds: Credentials, refresh_token: str) -> Claims:
@@ -251,10 +267,10 @@ async def refresh_client_session(
                 col(AuthSession.refresh_hash) == presented,
                 col(AuthSession.revoked_at).is_(None),
                 col(AuthSession.expires_at) > now,
-                col(AuthSession.family_started_at) > now - creds.config.refresh_family_ttl,
+                family_start_column > now - creds.config.refresh_family_ttl,
             )
             .values(revoked_at=now, replaced_by=successor_id)
-            .returning(col(AuthSession.family_id), col(AuthSession.family_started_at))
+            .returning(col(AuthSession.family_id), family_start_column)
         )
         spent = (await session.exec(spend)).one_or_none()
         if spent is not None:
@@ -293,7 +309,7 @@ async def _refusal(
             "this refresh token was already used; every session of its family is now revoked, "
             "onboard again",
         )
-    if row.revoked_at is None and row.family_started_at + creds.config.refresh_family_ttl <= now:
+    if row.revoked_at is None and family_start(row) + creds.config.refresh_family_ttl <= now:
         days = creds.config.refresh_family_ttl / 86400
         return AppError(
             ErrorCode.REFRESH_FAMILY_EXPIRED,

@@ -178,8 +178,10 @@ class AuthSession(SQLModel, table=True):
     profile_id: int = _profile_ref(index=True)
     family_id: str = Field(max_length=32, index=True)
     kind: str = Field(max_length=16)
-    minted_from: str = Field(max_length=16)
-    """What proved the caller (`enums.SessionOrigin`): a wallet proof, a refresh, an API key."""
+    minted_from: str | None = Field(default=None, max_length=16)
+    """What proved the caller (`enums.SessionOrigin`): a wallet proof, a refresh, an API key.
+    NULL only for a session a release before 0002 minted during a rolling deploy: it is not
+    trusted to manage keys."""
     api_key: str | None = Field(
         default=None,
         sa_column=Column(
@@ -187,9 +189,11 @@ class AuthSession(SQLModel, table=True):
         ),
     )
     """The key a session minted from an API key came from: it lives and dies with the key."""
-    family_started_at: int = Field(sa_column=Column(BigInteger(), nullable=False))
-    """Unix seconds of the wallet proof that began the family; no session outlives
-    `family_started_at + refresh_family_ttl`."""
+    family_started_at: int | None = Field(
+        default=None, sa_column=Column(BigInteger(), nullable=True)
+    )
+    """Unix seconds of the wallet proof that began the family (NULL, as for `minted_from`:
+    `created_at` stands in); no session outlives its start + `refresh_family_ttl`."""
     refresh_hash: str | None = Field(default=None, max_length=64, unique=True)
     secret_sealed: str | None = Field(default=None, max_length=256)
     created_at: int = Field(sa_column=Column(BigInteger(), nullable=False))

@@ -245,3 +245,27 @@ def test_no_session_of_a_family_outlives_it(client: TestClient, settings: Settin
     renewed = refresh(client, browser["refreshToken"])["data"]["refreshSession"]
     claims = pyjwt.decode(renewed["refreshToken"], options={"verify_signature": False})
     assert claims["exp"] <= int(time.time()) + 3600
+
+
+def test_a_session_minted_by_the_previous_release_is_not_trusted_with_keys(
+    client: TestClient, services: Services
+) -> None:
+    """During a rolling deploy the release before 0002 writes sessions without an origin: they
+    authenticate (their family counts from their creation) but may not manage keys."""
+    browser = client_session(client)
+    sid = stored_session(client, services, browser["jwt"]).id
+
+    async def as_previous_release() -> None:
+        async with services.db.write() as session:
+            await session.exec(
+                update(AuthSession)
+                .where(col(AuthSession.id) == sid)
+                .values(minted_from=None, family_started_at=None)
+            )
+
+    client.portal.call(as_previous_release)
+    assert "errors" not in me(client, browser["jwt"])
+    assert code(create(client, browser["jwt"])) == "WALLET_PROOF_REQUIRED"
+    renewed = refresh(client, browser["refreshToken"])["data"]["refreshSession"]
+    assert stored_session(client, services, renewed["jwt"]).family_started_at is not None
+    assert data(create(client, renewed["jwt"]), "createApiKey")["secret"]

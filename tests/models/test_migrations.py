@@ -307,6 +307,9 @@ def test_a_database_one_revision_behind_upgrades_with_its_data(empty_database_ur
             "VALUES ('0xc', 'rbx', 'trader', 'active', '0', '0', '{}', 0, 0, 0)",
             "INSERT INTO notifications (profile_id, type, title, description, created_at) "  # noqa: S608
             f"VALUES ({WIDE + 1}, 'info', 'Wide', '', 6)",
+            # The previous release, still serving during a rolling deploy, writes sessions
+            # without the new columns (expand step): that keeps working.
+            AT_0001[4].replace("'bot', 7, 'bot'", "'old', 7, 'old'"),
         )
         return {
             "before": before,
@@ -346,5 +349,6 @@ def test_a_database_one_revision_behind_upgrades_with_its_data(empty_database_ur
         # keys; the browser family starts when its first session was made.
         ("bot", 7, "bot", "api_key", None, 300, None, None, None),
         ("next", 7, "root", "refresh", None, 100, "h2", None, None),
+        ("old", 7, "old", None, None, None, None, None, None),
         ("root", 7, "root", "wallet_proof", None, 100, "h1", 200, "next"),
     ]

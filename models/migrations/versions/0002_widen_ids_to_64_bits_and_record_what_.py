@@ -12,6 +12,11 @@ Reviewed by hand (autogenerate runs on SQLite and cannot see the PostgreSQL part
   began when its first session did. A market maker's session may have come from onboarding or
   from `POST /jwt` with a key that was not recorded; it counts as minted from an unknown key,
   so it cannot manage keys (until it expires, at most the access-token lifetime).
+  The columns stay nullable (expand step): the previous release, still serving during a rolling
+  deploy, inserts sessions without them; such a session may not manage keys, and its family
+  counts from its `created_at`. The release after this one may backfill and make them NOT NULL.
+- On PostgreSQL, changing a column's type rewrites its table under an exclusive lock: on a
+  large database, run this migration in a quiet period.
 - Indexes for the keyset pages of notifications and API keys (newest first), and for the
   notification retention.
 """
@@ -57,9 +62,6 @@ def upgrade() -> None:
         "family_started_at = (SELECT min(family.created_at) FROM auth_sessions AS family "
         "WHERE family.family_id = auth_sessions.family_id)"
     )
-    with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
-        batch_op.alter_column("minted_from", existing_type=sa.String(length=16), nullable=False)
-        batch_op.alter_column("family_started_at", existing_type=sa.BigInteger(), nullable=False)
 
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_notifications_profile_id"))
