@@ -55,6 +55,15 @@ def stored_session(client: TestClient, services: Services, jwt: str) -> AuthSess
     return client.portal.call(read)
 
 
+def refused_everywhere(client: TestClient, jwt: str, expected: str, status: int) -> str:
+    """GraphQL and `GET /account/validate` both refuse `jwt`; returns the GraphQL message."""
+    body = me(client, jwt)
+    assert code(body) == expected
+    assert client.get("/account/validate", params={"jwt": jwt}).status_code == status
+    message: str = body["errors"][0]["message"]
+    return message
+
+
 def test_every_session_records_what_it_was_minted_from(
     client: TestClient, services: Services, bot: OfficialClient
 ) -> None:
@@ -77,11 +86,7 @@ def test_a_session_minted_from_a_key_dies_when_the_key_is_revoked(
     assert "errors" not in me(client, key_jwt(bot))
     revoked = call(client, REVOKE, {"key": bot.api_key}, **bearer(wallet_jwt(bot)))
     assert data(revoked, "revokeApiKey")["status"] == "REVOKED"
-    ended = me(client, key_jwt(bot))
-    assert code(ended) == "UNAUTHENTICATED"
-    assert "API key" in ended["errors"][0]["message"]
-    refused = client.get("/account/validate", params={"jwt": key_jwt(bot)})
-    assert refused.status_code == 401
+    assert "API key" in refused_everywhere(client, key_jwt(bot), "UNAUTHENTICATED", 401)
     # The wallet-proof session of the same profile is not minted from the key: it lives on.
     assert "errors" not in me(client, wallet_jwt(bot))
 
@@ -159,11 +164,8 @@ def test_a_session_minted_from_a_key_is_held_to_the_keys_allow_list(settings: Se
         assert "errors" not in me(client, key_jwt(bot))
 
         update_api_key(client, services, bot.api_key, allowed_ips=["203.0.113.0/24"])
-        refused = me(client, key_jwt(bot))
-        assert code(refused) == "NOT_ALLOWED_FOR_IP"
-        assert "198.51.100.7" in refused["errors"][0]["message"]
-        validate = client.get("/account/validate", params={"jwt": key_jwt(bot)})
-        assert validate.status_code == 403
+        refused = refused_everywhere(client, key_jwt(bot), "NOT_ALLOWED_FOR_IP", 403)
+        assert "198.51.100.7" in refused
         # The allow-list is the key's: a session proven by the wallet is not held to it.
         assert "errors" not in me(client, wallet_jwt(bot))
 
