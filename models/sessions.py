@@ -145,8 +145,6 @@ def issue_client_session(
     """A browser session: access JWT, single-use refresh token, HMAC secret (stored sealed).
     With `family`, it is that family's next session (minted from a refresh)."""
     origin = SessionOrigin.WALLET_PROOF if family is None else SessionOrigin.REFRESH
-    session_id = session_id or new_session_id()
-    family = family or Family(id=session_id, started_at=now_s)
     row, jwt = issue_access_session(
         creds,
         profile_id,
@@ -156,7 +154,7 @@ def issue_client_session(
         family=family,
         session_id=session_id,
     )
-    ttl = _lifetime(creds, creds.config.refresh_token_ttl, family.started_at, now_s)
+    ttl = _lifetime(creds, creds.config.refresh_token_ttl, family_start(row), now_s)
     refresh_token = creds.signer.issue(
         profile_id=profile_id,
         session_id=row.id,
@@ -184,7 +182,7 @@ def session_secret(creds: Credentials, session: AuthSession) -> str | None:
 
 
 async def authenticate(
-    db: Database, creds: Credentials, access_token: str | None, client_ip: Address | None = None
+    db: Database, creds: Credentials, access_token: str | None, client_ip: Address | None
 ) -> AuthSession:
     """The live session an access JWT names, or UNAUTHENTICATED; one SELECT, which also reads
     the key a session minted from an API key came from (NOT_ALLOWED_FOR_IP when `client_ip`
@@ -222,9 +220,9 @@ def require_wallet_proof(session: AuthSession) -> None:
     if session.minted_from not in _PROVEN_BY_WALLET:
         raise AppError(
             ErrorCode.WALLET_PROOF_REQUIRED,
-            "this session was minted from an API key, which cannot create, renew or revoke "
-            "keys; use the JWT of a session proven by the wallet (onboard, or refresh a "
-            "browser session)",
+            "only a session proven by the wallet may create, renew or revoke API keys, and this "
+            "one was minted from an API key (or by an older release); use the JWT of a wallet "
+            "onboarding or of a refreshed browser session",
         )
 
 
