@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -16,8 +17,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from models.api_keys import sweep_api_keys
+from models.notifications import purge_old_notifications
 from models.onboarding import purge_spent_signatures
 from models.ratelimit import purge_full_buckets
+from models.sessions import purge_expired_sessions
 
 from .explorer import explorer_routes
 from .graphql import GraphQLView
@@ -54,9 +57,14 @@ async def _every(seconds: float, job: Callable[[], Awaitable[object]], what: str
             log.exception("%s failed; will retry", what)
 
 
-async def _purge_expired(services: Services) -> None:
-    await purge_spent_signatures(services.db)
-    await purge_full_buckets(services.db)
+async def purge_expired(services: Services, now: float | None = None) -> None:
+    """Delete what has outlived its use: spent signatures past their timestamp, full rate-limit
+    buckets, expired sessions, and notifications older than `notification_retention`."""
+    now = time.time() if now is None else now
+    await purge_spent_signatures(services.db, int(now))
+    await purge_full_buckets(services.db, now)
+    await purge_expired_sessions(services.db, int(now))
+    await purge_old_notifications(services.db, services.settings.notification_retention, now)
 
 
 # What a cross-origin caller may send and read: the GraphQL request, the legacy routes' signed
@@ -104,14 +112,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             asyncio.create_task(
                 _every(
                     PURGE_INTERVAL_SECONDS,
-                    lambda: _purge_expired(services),
-                    "purging spent signatures and full rate-limit buckets",
+                    lambda: purge_expired(services),
+                    "purging spent signatures, full buckets, expired sessions, old notifications",
                 )
             ),
             asyncio.create_task(
                 _every(
                     KEY_SWEEP_INTERVAL_SECONDS,
-                    lambda: sweep_api_keys(services.db),
+                    lambda: sweep_api_keys(services.db, services.settings),
                     "sweeping API keys (expiry warnings, dead keys)",
                 )
             ),

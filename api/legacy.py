@@ -34,7 +34,7 @@ from models.signed_requests import (
 )
 from models.tables import Profile
 
-from .client_ip import caller_ip
+from .client_ip import caller_address, caller_ip
 from .legacy_input import (
     api_key_header,
     exchange_header,
@@ -191,10 +191,7 @@ async def renew_jwt(request: Request, services: Services) -> Reply:
             "market makers renew their JWT with RBT-API-KEY and an HMAC signed with the API "
             "secret; clients send is_client: true and their refresh_token",
         )
-    caller = await authenticate_signed(
-        services.db, services.credentials, call, api_key=api_key, access_token=None
-    )
-    jwt = await open_market_maker_session(services.db, services.credentials, caller.profile_id)
+    jwt = await open_market_maker_session(services.db, services.credentials, call, api_key)
     return Reply([market_maker_jwt_item(jwt)])
 
 
@@ -214,7 +211,8 @@ async def account(request: Request, services: Services) -> Reply:
 
 async def validate(request: Request, services: Services) -> Reply:
     token = request.query_params.get("jwt") or request.headers.get("rbt-jwt")
-    claims = await validate_access_token(services.db, services.credentials, token)
+    address = caller_address(request, services.settings.trusted_proxies)
+    claims = await validate_access_token(services.db, services.credentials, token, address)
     return Reply([validation_item(claims.profile_id, claims.expires_at)])
 
 

@@ -338,7 +338,8 @@ def openapi_document(decimals: LegacyDecimals) -> Schema:
                         _header("RBT-JWT", "The JWT, when not in the query."),
                         REQUEST_ID,
                     ],
-                    "responses": _responses(_envelope(_ref("Validation"), "Valid."), signed=False),
+                    # 403 too: a session minted from an API key is held to the key's allow-list.
+                    "responses": _responses(_envelope(_ref("Validation"), "Valid."), signed=True),
                 }
             },
             "/srvtimestamp": {

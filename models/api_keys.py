@@ -12,8 +12,14 @@ Rules (README, "API keys"):
 - Lifetimes are whole days, 1–365, counted from now (renewing sets a new expiry, it does not add).
 - An expired key cannot be renewed (KEY_EXPIRED) and a revoked one cannot come back
   (NO_SUCH_KEY); create a new key instead. Revoking is idempotent and works on expired keys.
-- Revoked and expired keys stay listed (with their status) for `DEAD_KEY_RETENTION_SECONDS`,
-  then the sweep deletes them.
+- Revoked and expired keys stay listed (with their status) for `dead_key_retention` (settings),
+  then the sweep deletes them, and with them any session minted from them.
+- Creating keys is rate-limited per profile (`rate_limit_key_creation`): each creation adds a
+  key and a notification, and a create → revoke loop would otherwise grow both without bound.
+  Revoking and renewing are not limited: they add nothing, and revoking must always work.
+- Only a session proven by the wallet manages keys (`models.sessions.require_wallet_proof`).
+- A text that cannot be a key (longer than a key column, or holding NUL, which PostgreSQL text
+  cannot store) is an unknown key on every engine, without a query.
 - Notifications: one when a key is created here; one when a live key is within
   `EXPIRY_WARNING_SECONDS` of expiring, found by the periodic sweep (`sweep_api_keys`). The sweep
   records the expiry it warned about on the key (compare-and-swap), so each (key, expiry) is
@@ -28,17 +34,23 @@ import ipaddress
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, delete, func, or_
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from .client_ip import Address, is_allowed
+from .config import DomainConfig
 from .db import Database
 from .enums import ApiKeyStatus
 from .errors import AppError, ErrorCode, bad_input
-from .sessions import Credentials
+from .ratelimit import RateLimited, take_token
 from .tables import ApiKey, Notification, Profile
 from .tokens import new_api_key, new_hmac_secret
+
+if TYPE_CHECKING:  # sessions check keys (this module); keys only need the type of credentials
+    from .sessions import Credentials
 
 DAY = 24 * 3600
 MAX_LIVE_KEYS = 100
@@ -46,7 +58,7 @@ MAX_TAG_LENGTH = 64
 MIN_DAYS, MAX_DAYS = 1, 365
 MAX_ALLOWED_NETWORKS = 100
 EXPIRY_WARNING_SECONDS = 7 * DAY
-DEAD_KEY_RETENTION_SECONDS = 30 * DAY
+MAX_KEY_LENGTH = 64
 
 KEY_CREATED = "api_key_created"
 KEY_EXPIRING = "api_key_expiring"
@@ -103,6 +115,23 @@ def effective_status(key: ApiKey, now_s: int) -> ApiKeyStatus:
     return ApiKeyStatus.EXPIRED if key.expiration <= now_s else ApiKeyStatus.API_GEN
 
 
+def could_be_key(text: str) -> bool:
+    """False for a text no stored key can equal (and PostgreSQL could not even compare)."""
+    return len(text) <= MAX_KEY_LENGTH and "\x00" not in text
+
+
+def require_allowed(key: ApiKey, address: Address | None) -> None:
+    """The key's IP allow-list admits `address`, or NOT_ALLOWED_FOR_IP. It holds for signed calls
+    with the key and for every session minted from it."""
+    if not is_allowed(address, key.allowed_ips):
+        shown = address or "an undetermined address"
+        raise AppError(
+            ErrorCode.NOT_ALLOWED_FOR_IP,
+            f"this API key only accepts requests from its allowed IPs, and this one came from "
+            f"{shown}",
+        )
+
+
 def api_key_binding(key: str) -> str:
     """What a key's sealed secret is bound to: it opens only on that row."""
     return f"api-key:{key}"
@@ -155,7 +184,8 @@ async def create_api_key(
     allowed_ips: Sequence[str] = (),
     now: float | None = None,
 ) -> tuple[ApiKey, str]:
-    """A new key and its secret (returned this once), plus a notification; one transaction."""
+    """A new key and its secret (returned this once), plus a notification; one transaction,
+    which also takes the profile's key-creation token (a refusal takes none)."""
     tag, days = validate_tag(tag), validate_days(expires_in_days)
     networks = parse_networks(allowed_ips)
     now = time.time() if now is None else now
@@ -163,6 +193,7 @@ async def create_api_key(
     async with db.write() as session:
         # Serialises key creation per profile on PostgreSQL (SQLite writers are serial anyway).
         await session.exec(select(Profile.id).where(Profile.id == profile_id).with_for_update())
+        await _admit_creation(db, session, creds.config, profile_id, now)
         live = await session.exec(
             select(func.count()).select_from(ApiKey).where(*live_keys(profile_id, now_s))
         )
@@ -190,6 +221,26 @@ async def create_api_key(
             )
         )
     return row, secret
+
+
+async def _admit_creation(
+    db: Database, session: AsyncSession, config: DomainConfig, profile_id: int, now: float
+) -> None:
+    rate = config.rate_limit_key_creation
+    if rate is None:
+        return
+    wait = await take_token(db, await session.connection(), f"keys:{profile_id}", rate, now)
+    if wait is not None:
+        raise RateLimited("API keys created for this profile", wait)
+
+
+async def revoke_live_keys(session: AsyncSession, profile_id: int, now_s: int) -> None:
+    """Revoke every live key of the profile, in the caller's transaction (logoutEverywhere)."""
+    await session.exec(
+        update(ApiKey)
+        .where(*live_keys(profile_id, now_s))
+        .values(status=ApiKeyStatus.REVOKED.value, revoked_at=now_s)
+    )
 
 
 async def revoke_api_key(db: Database, profile_id: int, key: str) -> ApiKey:
@@ -227,7 +278,8 @@ async def renew_api_key(db: Database, profile_id: int, key: str, days: int) -> A
 
 async def _owned_key(session: AsyncSession, profile_id: int, key: str) -> ApiKey:
     """The caller's key, locked for the rest of the transaction."""
-    row = (await session.exec(select(ApiKey).where(ApiKey.key == key).with_for_update())).first()
+    found = select(ApiKey).where(ApiKey.key == key).with_for_update()
+    row = (await session.exec(found)).first() if could_be_key(key) else None
     if row is None:
         raise AppError(ErrorCode.NO_SUCH_KEY, f"there is no API key {key[:64]!r}")
     if row.profile_id != profile_id:
@@ -235,9 +287,12 @@ async def _owned_key(session: AsyncSession, profile_id: int, key: str) -> ApiKey
     return row
 
 
-async def sweep_api_keys(db: Database, now: float | None = None) -> tuple[int, int]:
+async def sweep_api_keys(
+    db: Database, config: DomainConfig, now: float | None = None
+) -> tuple[int, int]:
     """Warn about keys expiring within 7 days (once per key and expiry) and delete keys that
-    have been dead longer than the retention. Returns (warnings added, keys deleted)."""
+    have been dead longer than `config.dead_key_retention`; the sessions minted from them go
+    with them (ON DELETE CASCADE). Returns (warnings added, keys deleted)."""
     now = time.time() if now is None else now
     now_s, now_us = int(now), int(now * 1_000_000)
     async with db.write() as session:
@@ -269,7 +324,7 @@ async def sweep_api_keys(db: Database, now: float | None = None) -> tuple[int, i
                     now_us,
                 )
             )
-        cutoff = now_s - DEAD_KEY_RETENTION_SECONDS
+        cutoff = now_s - config.dead_key_retention
         purged = await session.exec(
             delete(ApiKey).where(
                 or_(

@@ -90,6 +90,9 @@ class DomainConfig(BaseModel):
     single_use_signatures: bool = True
     access_token_ttl: int = Field(default=48 * 3600, ge=60)
     refresh_token_ttl: int = Field(default=14 * 24 * 3600, ge=60)
+    refresh_family_ttl: int = Field(default=30 * 24 * 3600, ge=60)
+    """Absolute lifetime of a refresh family (OAuth 2.1): counted from the wallet proof that
+    began it; no session of the family outlives it, and then the client onboards again."""
     api_key_ttl: int = Field(default=180 * 24 * 3600, ge=3600)
     exchanges: dict[str, Exchange] = Field(default_factory=lambda: dict(DEFAULT_EXCHANGES))
     markets: dict[str, Market] = Field(default_factory=lambda: dict(DEFAULT_MARKETS))
@@ -97,6 +100,13 @@ class DomainConfig(BaseModel):
     """Onboarding attempts per client address (IPv6: per /64); every attempt takes a token."""
     rate_limit_per_wallet: Rate | None = Rate(burst=5, per_minute=6)
     """Onboardings per wallet; only proven ones take a token, so nobody can lock out another."""
+    rate_limit_key_creation: Rate | None = Rate(burst=10, per_minute=0.2)
+    """`createApiKey` per profile (key churn: each creation adds a key and a notification)."""
+    notification_retention: int = Field(default=30 * 24 * 3600, ge=3600)
+    """Notifications older than this (by `createdAt`) are deleted by the housekeeping loop."""
+    dead_key_retention: int = Field(default=30 * 24 * 3600, ge=0)
+    """Revoked and expired API keys stay listed this long, then the housekeeping loop deletes
+    them (and whatever sessions were minted from them)."""
 
     @field_validator("exchanges")
     @classmethod

@@ -71,3 +71,15 @@ class ApiKeyStatus(StrEnum):
 class SessionKind(StrEnum):
     CLIENT = "client"
     MARKET_MAKER = "market_maker"
+
+
+class SessionOrigin(StrEnum):
+    """What a session was minted from; it decides what the session may do (see
+    `models.sessions.require_wallet_proof`)."""
+
+    WALLET_PROOF = "wallet_proof"
+    """Onboarding: the wallet's signature."""
+    REFRESH = "refresh"
+    """A refresh token, so ultimately the wallet proof that began its family."""
+    API_KEY = "api_key"
+    """A market maker's signed `POST /jwt`: only as good as the key (`AuthSession.api_key`)."""

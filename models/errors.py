@@ -21,6 +21,10 @@ class ErrorCode(StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     REFRESH_TOKEN_NOT_FOUND = "REFRESH_TOKEN_NOT_FOUND"  # noqa: S105 - a code, not a secret
     REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"  # noqa: S105
+    REFRESH_FAMILY_EXPIRED = "REFRESH_FAMILY_EXPIRED"
+    """The refresh family is older than `refresh_family_ttl`: onboard (prove the wallet) again."""
+    WALLET_PROOF_REQUIRED = "WALLET_PROOF_REQUIRED"
+    """Managing API keys needs a session minted from a wallet proof, not from an API key."""
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
@@ -52,6 +56,8 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.REFRESH_TOKEN_NOT_FOUND: 401,
     ErrorCode.REFRESH_TOKEN_REUSED: 401,
+    ErrorCode.REFRESH_FAMILY_EXPIRED: 401,
+    ErrorCode.WALLET_PROOF_REQUIRED: 403,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL_SERVER_ERROR: 500,
     ErrorCode.FORBIDDEN: 403,

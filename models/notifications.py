@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import delete
 from sqlmodel import col, select, update
 
 from .db import Database
@@ -48,3 +49,14 @@ async def mark_read(db: Database, profile_id: int, ids: Sequence[int]) -> list[N
             .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
         )
         return list(rows.all())
+
+
+async def purge_old_notifications(db: Database, retention: int, now: float) -> int:
+    """Delete notifications created more than `retention` seconds before `now` (read or not):
+    a profile's notifications are bounded by what it can receive within the retention."""
+    cutoff_us = int((now - retention) * 1_000_000)
+    async with db.write() as session:
+        result = await session.exec(
+            delete(Notification).where(col(Notification.created_at) < cutoff_us)
+        )
+    return int(result.rowcount)

@@ -21,6 +21,7 @@ from .config import DomainConfig, Exchange
 from .db import Database
 from .enums import SELF_ONBOARDING_TYPES, ProfileType, SessionKind
 from .errors import AppError, ErrorCode
+from .ledger import spend
 from .ratelimit import admit_client, admit_wallet
 from .sessions import Credentials, issue_access_session, issue_client_session
 from .tables import ApiKey, Profile, UsedSignature
@@ -121,29 +122,15 @@ async def _spend(
     db: Database, session: AsyncSession, proof: WalletProof, *, expires_at: int
 ) -> None:
     """Record the proof as used; a second use of the same (signer, digest) is a replay."""
-    statement = db.prepared(
-        "onboarding.spend",
-        lambda: (
-            db.insert(UsedSignature)
-            .values(
-                address=bindparam("address"),
-                digest=bindparam("digest"),
-                expires_at=bindparam("expires_at"),
-            )
-            .on_conflict_do_nothing()
-        ),
+    await spend(
+        db,
+        session,
+        signer=wallet_text(proof.address),
+        digest=proof.digest.hex(),
+        expires_at=expires_at,
+        replayed="this signature was already used to onboard; sign a new message with a new "
+        "timestamp",
     )
-    parameters = {
-        "address": wallet_text(proof.address),
-        "digest": proof.digest.hex(),
-        "expires_at": expires_at,
-    }
-    result = await (await session.connection()).execute(statement, parameters)
-    if result.rowcount != 1:
-        raise AppError(
-            ErrorCode.SIGNATURE_REPLAYED,
-            "this signature was already used to onboard; sign a new message with a new timestamp",
-        )
 
 
 async def purge_spent_signatures(db: Database, now: int | None = None) -> int:

@@ -44,10 +44,9 @@ class RateLimited(AppError):
     """RATE_LIMITED with the whole seconds to wait (HTTP `Retry-After`, GraphQL `retryAfter`)."""
 
     def __init__(self, what: str, retry_after: float) -> None:
+        """`what` counts the refused things, e.g. "onboarding attempts from this address"."""
         seconds = max(1, math.ceil(retry_after))
-        super().__init__(
-            ErrorCode.RATE_LIMITED, f"too many onboarding attempts {what}; retry in {seconds} s"
-        )
+        super().__init__(ErrorCode.RATE_LIMITED, f"too many {what}; retry in {seconds} s")
         self.retry_after = seconds
         self.extensions["retryAfter"] = seconds
 
@@ -103,7 +102,7 @@ async def admit_client(db: Database, rate: Rate, address: str, now: float) -> No
     async with db.autocommit() as connection:
         wait = await take_token(db, connection, client_key(address), rate, now)
     if wait is not None:
-        raise RateLimited("from this address", wait)
+        raise RateLimited("onboarding attempts from this address", wait)
 
 
 async def admit_wallet(
@@ -113,7 +112,7 @@ async def admit_wallet(
     connection = await session.connection()
     wait = await take_token(db, connection, f"wallet:{wallet}", rate, now)
     if wait is not None:
-        raise RateLimited("for this wallet", wait)
+        raise RateLimited("onboarding attempts for this wallet", wait)
 
 
 async def purge_full_buckets(db: Database, now: float | None = None) -> int:

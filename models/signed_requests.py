@@ -6,26 +6,31 @@ what to fix: timestamp window (no I/O), the key or session, the signature (const
 the key's IP allow-list, so an unsigned caller learns nothing about the allow-list. A call that
 passes stamps the key's `last_used_at`.
 
-Like the original, a signed call may be repeated until its `RBT-TS` passes (at most the signature
-TTL); what it can do twice is harmless here: read the account, or mint another market-maker JWT.
-A client refresh is single-use anyway (`models.sessions.refresh_client_session`).
+A signed call that mints credentials (`POST /jwt`, both forms) works once: it is spent in the
+single-use ledger (`models.ledger`) in the transaction that writes the new session, so a replay
+gets SIGNATURE_REPLAYED and writes nothing (a replayed client refresh is not mistaken for a
+reused refresh token, which would end the family). A signed read (`GET /account`) may be
+repeated until its `RBT-TS` passes, like the original: reading twice changes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from sqlmodel import col, update
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .api_keys import api_key_secret, effective_status
-from .client_ip import Address, is_allowed
+from .api_keys import api_key_secret, could_be_key, effective_status, require_allowed
+from .client_ip import Address
 from .db import Database
-from .enums import ApiKeyStatus, SessionKind
+from .enums import ApiKeyStatus, SessionKind, SessionOrigin
 from .errors import AppError, ErrorCode
 from .hmac_payload import signature_matches
+from .ledger import spend
 from .sessions import (
     ClientTokens,
     Credentials,
@@ -40,7 +45,8 @@ from .tokens import Claims, TokenType
 from .wallet import check_timestamp
 
 _SIGNATURE = re.compile(r"0x[0-9a-fA-F]{64}")
-_MAX_KEY_LENGTH = 64
+HMAC_SIGNER = "hmac"
+"""The ledger's signer for HMAC-signed calls (wallet entries are 0x addresses)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,42 +116,65 @@ async def authenticate_signed(
 
 
 async def _by_api_key(db: Database, creds: Credentials, call: SignedCall, key: str) -> Caller:
+    row = await _verified_key(db, creds, call, key)
+    async with db.write() as session:
+        await _stamp(session, row.key, time.time())
+    return Caller(profile_id=row.profile_id, api_key=row.key)
+
+
+async def _verified_key(db: Database, creds: Credentials, call: SignedCall, key: str) -> ApiKey:
+    """The live key `call` is signed with, from an allowed address; reads only."""
     row = None
-    if len(key) <= _MAX_KEY_LENGTH:
+    if could_be_key(key):
         async with db.read() as session:
             row = await session.get(ApiKey, key)
-    now = time.time()
-    status = effective_status(row, int(now)) if row is not None else ApiKeyStatus.REVOKED
+    now = int(time.time())
+    status = effective_status(row, now) if row is not None else ApiKeyStatus.REVOKED
     if row is None or status is ApiKeyStatus.REVOKED:
         raise AppError(ErrorCode.NO_SUCH_KEY, "no such API key (unknown or revoked); onboard again")
     if status is ApiKeyStatus.EXPIRED:
         raise AppError(
             ErrorCode.KEY_EXPIRED,
-            f"this API key expired at {row.expiration} (server time {int(now)}); onboard again "
+            f"this API key expired at {row.expiration} (server time {now}); onboard again "
             "for a new key",
         )
-    secret = api_key_secret(creds, row)
-    verify_signature(call, secret)
-    if not is_allowed(call.client_ip, row.allowed_ips):
-        shown = call.client_ip or "an undetermined address"
-        raise AppError(
-            ErrorCode.NOT_ALLOWED_FOR_IP,
-            f"this API key only accepts requests from its allowed IPs, and this one came from "
-            f"{shown}",
-        )
-    async with db.write() as session:
-        await session.exec(
-            update(ApiKey)
-            .where(col(ApiKey.key) == row.key)
-            .values(last_used_at=int(now * 1_000_000))
-        )
-    return Caller(profile_id=row.profile_id, api_key=row.key)
+    verify_signature(call, api_key_secret(creds, row))
+    require_allowed(row, call.client_ip)
+    return row
 
 
-async def _live_session(db: Database, creds: Credentials, access_token: str) -> AuthSession:
+async def _stamp(session: AsyncSession, key: str, now: float) -> None:
+    await session.exec(
+        update(ApiKey).where(col(ApiKey.key) == key).values(last_used_at=int(now * 1_000_000))
+    )
+
+
+def _single_use(
+    db: Database, creds: Credentials, call: SignedCall, credential: str
+) -> Callable[[AsyncSession], Awaitable[None]]:
+    """The step that spends `call` (signed with `credential`'s secret) in the ledger."""
+
+    async def spend_call(session: AsyncSession) -> None:
+        if not creds.config.single_use_signatures:
+            return
+        await spend(
+            db,
+            session,
+            signer=HMAC_SIGNER,
+            digest=hashlib.sha256(f"{credential}\n{call.signature}".encode()).hexdigest(),
+            expires_at=call.timestamp,
+            replayed="this signed request was already used; sign it again with a new RBT-TS",
+        )
+
+    return spend_call
+
+
+async def _live_session(
+    db: Database, creds: Credentials, access_token: str, client_ip: Address | None
+) -> AuthSession:
     """`sessions.authenticate`, refusing with the legacy code."""
     try:
-        return await authenticate(db, creds, access_token)
+        return await authenticate(db, creds, access_token, client_ip)
     except AppError as error:
         if error.code is not ErrorCode.UNAUTHENTICATED:
             raise
@@ -155,7 +184,7 @@ async def _live_session(db: Database, creds: Credentials, access_token: str) -> 
 async def _by_session(
     db: Database, creds: Credentials, call: SignedCall, access_token: str
 ) -> Caller:
-    row = await _live_session(db, creds, access_token)
+    row = await _live_session(db, creds, access_token, call.client_ip)
     secret = session_secret(creds, row)
     if secret is None:
         raise AppError(
@@ -166,13 +195,15 @@ async def _by_session(
     return Caller(profile_id=row.profile_id, session_id=row.id)
 
 
-async def validate_access_token(db: Database, creds: Credentials, token: str | None) -> Claims:
+async def validate_access_token(
+    db: Database, creds: Credentials, token: str | None, client_ip: Address | None
+) -> Claims:
     """The claims of a live access JWT (`GET /account/validate`), or NOT_AUTHENTICATED."""
     if not token:
         raise AppError(
             ErrorCode.NOT_AUTHENTICATED, "send the JWT to check as query `jwt` or header RBT-JWT"
         )
-    await _live_session(db, creds, token)
+    await _live_session(db, creds, token, client_ip)
     return creds.signer.verify(token, TokenType.ACCESS)
 
 
@@ -192,12 +223,28 @@ async def renew_client_session(
             "refresh token does not name a client session; onboard again",
         )
     verify_signature(call, secret)
-    return await refresh_client_session(db, creds, refresh_token, claims)
+    once = _single_use(db, creds, call, row.id)
+    return await refresh_client_session(db, creds, refresh_token, claims, first=once)
 
 
-async def open_market_maker_session(db: Database, creds: Credentials, profile_id: int) -> str:
-    """Market-maker `/jwt`: a new access session for the key's profile; returns its JWT."""
-    row, jwt = issue_access_session(creds, profile_id, SessionKind.MARKET_MAKER, int(time.time()))
+async def open_market_maker_session(
+    db: Database, creds: Credentials, call: SignedCall, api_key: str
+) -> str:
+    """Market-maker `/jwt`: a new session minted from the key the call is signed with (it lives
+    and dies with the key); spends the call, stamps the key; returns the JWT."""
+    check_fresh(call, creds)
+    key = await _verified_key(db, creds, call, api_key)
+    now = time.time()
+    row, jwt = issue_access_session(
+        creds,
+        key.profile_id,
+        SessionKind.MARKET_MAKER,
+        int(now),
+        origin=SessionOrigin.API_KEY,
+        api_key=key.key,
+    )
     async with db.write() as session:
+        await _single_use(db, creds, call, key.key)(session)
+        await _stamp(session, key.key, now)
         session.add(row)
     return jwt

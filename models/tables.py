@@ -1,6 +1,9 @@
 """Persistence: one SQLModel table per stored thing.
 
 Amounts are exact: `NUMERIC` on PostgreSQL, decimal text on SQLite (which has no decimal type).
+Ids and the foreign keys to them are 64-bit (the API's `Int64`): `BIGINT` on PostgreSQL, and
+`INTEGER` on SQLite, whose integers are 64-bit already and whose `INTEGER PRIMARY KEY` is the
+rowid (a `BIGINT` key would not be numbered automatically).
 Profile/order/position times are microseconds (BIGINT); credential expiries are unix seconds.
 Derived figures (equity, margins, notional …) are never stored: `models.margin` computes them
 from the rows, so they cannot drift.
@@ -16,7 +19,9 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Double,
+    ForeignKey,
     Index,
+    Integer,
     Numeric,
     String,
     UniqueConstraint,
@@ -26,6 +31,9 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
 
 from .enums import ApiKeyStatus, OrderType, PositionStatus, ProfileStatus, TimeInForce
+
+ID = BigInteger().with_variant(Integer(), "sqlite")
+"""The type of every id and of every foreign key to one (see the module docstring)."""
 
 # Every constraint gets a deterministic name, the same on both engines, so a later migration can
 # name what it alters (SQLite's batch mode cannot drop an unnamed constraint).
@@ -72,11 +80,21 @@ def _micros(*, nullable: bool = False, index: bool = False) -> Any:
     )
 
 
+def _id() -> Any:
+    """An auto-numbered 64-bit primary key."""
+    return Field(default=None, sa_column=Column(ID, primary_key=True))
+
+
+def _profile_ref(*, index: bool = False) -> Any:
+    """The owning profile's id."""
+    return Field(sa_column=Column(ID, ForeignKey("profiles.id"), nullable=False, index=index))
+
+
 class Profile(SQLModel, table=True):
     __tablename__ = "profiles"
     __table_args__ = (UniqueConstraint("wallet", "exchange_id", name="uq_profile_wallet_exchange"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = _id()
     wallet: str = Field(max_length=42)
     exchange_id: str = Field(max_length=32)
     profile_type: str = Field(max_length=16)
@@ -98,7 +116,7 @@ class Order(SQLModel, table=True):
     )
 
     id: str = Field(primary_key=True, max_length=64)
-    profile_id: int = Field(foreign_key="profiles.id")
+    profile_id: int = _profile_ref()
     market_id: str = Field(max_length=32)
     order_type: str = Field(default=OrderType.LIMIT.value, max_length=24)
     side: str = Field(max_length=8)
@@ -122,7 +140,7 @@ class Position(SQLModel, table=True):
     __table_args__ = (Index("ix_position_profile_status", "profile_id", "status"),)
 
     id: str = Field(primary_key=True, max_length=64)
-    profile_id: int = Field(foreign_key="profiles.id")
+    profile_id: int = _profile_ref()
     market_id: str = Field(max_length=32)
     side: str = Field(max_length=8)
     status: str = Field(default=PositionStatus.OPEN.value, max_length=8)
@@ -134,13 +152,18 @@ class Position(SQLModel, table=True):
 
 class Notification(SQLModel, table=True):
     __tablename__ = "notifications"
+    __table_args__ = (
+        # A profile's notifications page newest first by the keyset (created_at, id).
+        Index("ix_notification_profile_created", "profile_id", "created_at", "id"),
+    )
 
-    id: int | None = Field(default=None, primary_key=True)
-    profile_id: int = Field(foreign_key="profiles.id", index=True)
+    id: int | None = _id()
+    profile_id: int = _profile_ref()
     type: str = Field(max_length=32)
     title: str = Field(max_length=256)
     description: str = Field(default="", max_length=4096)
-    created_at: int = _micros()
+    created_at: int = _micros(index=True)
+    """Microseconds; the housekeeping loop deletes notifications older than the retention."""
     read_at: int | None = _micros(nullable=True)
     key: str | None = Field(default=None, max_length=64, unique=True)
     """The sender's id for this notification: pushing the same key again writes nothing."""
@@ -152,9 +175,25 @@ class AuthSession(SQLModel, table=True):
     __tablename__ = "auth_sessions"
 
     id: str = Field(primary_key=True, max_length=32)
-    profile_id: int = Field(foreign_key="profiles.id", index=True)
+    profile_id: int = _profile_ref(index=True)
     family_id: str = Field(max_length=32, index=True)
     kind: str = Field(max_length=16)
+    minted_from: str | None = Field(default=None, max_length=16)
+    """What proved the caller (`enums.SessionOrigin`): a wallet proof, a refresh, an API key.
+    NULL only for a session a release before 0002 minted during a rolling deploy: it is not
+    trusted to manage keys."""
+    api_key: str | None = Field(
+        default=None,
+        sa_column=Column(
+            String(64), ForeignKey("api_keys.key", ondelete="CASCADE"), nullable=True, index=True
+        ),
+    )
+    """The key a session minted from an API key came from: it lives and dies with the key."""
+    family_started_at: int | None = Field(
+        default=None, sa_column=Column(BigInteger(), nullable=True)
+    )
+    """Unix seconds of the wallet proof that began the family (NULL, as for `minted_from`:
+    `created_at` stands in); no session outlives its start + `refresh_family_ttl`."""
     refresh_hash: str | None = Field(default=None, max_length=64, unique=True)
     secret_sealed: str | None = Field(default=None, max_length=256)
     created_at: int = Field(sa_column=Column(BigInteger(), nullable=False))
@@ -166,9 +205,13 @@ class AuthSession(SQLModel, table=True):
 
 class ApiKey(SQLModel, table=True):
     __tablename__ = "api_keys"
+    __table_args__ = (
+        # A profile's keys page newest first by the keyset (created_at, key).
+        Index("ix_api_key_profile_created", "profile_id", "created_at", "key"),
+    )
 
     key: str = Field(primary_key=True, max_length=64)
-    profile_id: int = Field(foreign_key="profiles.id", index=True)
+    profile_id: int = _profile_ref()
     secret_sealed: str = Field(max_length=256)
     tag: str = Field(default="", max_length=64)
     status: str = Field(default=ApiKeyStatus.API_GEN.value, max_length=16)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from models.client_ip import parse_address
 from models.db import Database
 from models.errors import AppError, ErrorCode
 from models.sessions import Credentials, authenticate
@@ -34,7 +35,10 @@ class Context:
     async def session(self) -> AuthSession:
         """The caller's live session (checked once per request), or UNAUTHENTICATED."""
         if self._session is None:
-            self._session = await authenticate(self.db, self.credentials, self.access_token)
+            address = parse_address(self.client_ip) if self.client_ip else None
+            self._session = await authenticate(
+                self.db, self.credentials, self.access_token, address
+            )
         return self._session
 
     async def profile_id(self) -> int:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import strawberry
 
-from models.sessions import refresh_client_session, revoke_all_sessions, revoke_session
+from models.sessions import (
+    refresh_client_session,
+    require_wallet_proof,
+    revoke_all_sessions,
+    revoke_session,
+)
 from models.tables import Profile
 
 from .types import Info, ProfileNode
@@ -53,6 +58,17 @@ class SessionMutation:
         await revoke_session(info.context.db, (await info.context.session()).id)
         return True
 
-    @strawberry.mutation(description="End every session of the caller's profile; returns how many.")
-    async def logout_everywhere(self, info: Info) -> int:
-        return await revoke_all_sessions(info.context.db, await info.context.profile_id())
+    @strawberry.mutation(
+        description=(
+            "End every session of the caller's profile (those minted from API keys too); "
+            "returns how many. The keys stay, unless `revokeApiKeys` is true: then every live "
+            "key is revoked as well (needs a session proven by the wallet)."
+        )
+    )
+    async def logout_everywhere(self, info: Info, revoke_api_keys: bool = False) -> int:
+        caller = await info.context.session()
+        if revoke_api_keys:
+            require_wallet_proof(caller)
+        return await revoke_all_sessions(
+            info.context.db, caller.profile_id, api_keys=revoke_api_keys
+        )

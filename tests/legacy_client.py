@@ -61,10 +61,14 @@ class OfficialClient:
         self.private_jwt: str | None = None
         self.profile_id: int | None = None
         self._signature = ""
+        self._last_timestamp = 0
 
     @property
     def expiration_timestamp(self) -> int:
-        return int(time.time()) + SIGNATURE_LIFETIME
+        """Now + 300 like the official client, but never the same twice: the service refuses a
+        signed `/jwt` it has seen (single use), and a test may renew twice within a second."""
+        self._last_timestamp = max(int(time.time()) + SIGNATURE_LIFETIME, self._last_timestamp + 1)
+        return self._last_timestamp
 
     def headers(self, timestamp: int) -> dict[str, str]:
         headers = {"RBT-TS": str(timestamp), "X-Request-ID": uuid.uuid4().hex}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import re
@@ -20,6 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 from api.services import Services
 from models.api_keys import DAY, MAX_LIVE_KEYS, create_api_key, sweep_api_keys
 from models.errors import AppError, ErrorCode
+from models.sessions import Credentials
 from models.tables import ApiKey, Notification, Profile
 from resolvers.context import Context
 from resolvers.scalars import SCALAR_MAP
@@ -75,6 +77,12 @@ def count(client: TestClient, services: Services, model: type[Any]) -> int:
     return client.portal.call(rows)
 
 
+def unlimited(services: Services) -> Credentials:
+    """The service's credentials with key creation not rate-limited (to fill a profile)."""
+    config = services.credentials.config.model_copy(update={"rate_limit_key_creation": None})
+    return dataclasses.replace(services.credentials, config=config)
+
+
 def add_keys(
     client: TestClient, services: Services, profile_id: str, n: int, *, now: float | None = None
 ) -> list[str]:
@@ -85,7 +93,7 @@ def add_keys(
         for i in range(n):
             row, _ = await create_api_key(
                 services.db,
-                services.credentials,
+                unlimited(services),
                 int(profile_id),
                 tag=f"bulk-{i}",
                 expires_in_days=1,
@@ -375,7 +383,9 @@ def test_a_key_near_expiry_is_warned_once_per_expiry(
     data(call(client, REVOKE, {"key": gone["key"]}, **bearer(mm["jwt"])), "revokeApiKey")
 
     def sweep(at: float) -> tuple[int, int]:
-        return client.portal.call(functools.partial(sweep_api_keys, services.db, at))
+        return client.portal.call(
+            functools.partial(sweep_api_keys, services.db, services.settings, at)
+        )
 
     now = time.time()
     assert sweep(now) == (1, 0)
@@ -402,7 +412,9 @@ def test_dead_keys_are_deleted_after_the_retention(client: TestClient, services:
     expiring = data(create(client, mm["jwt"], tag="e", expiresInDays=1), "createApiKey")["apiKey"]
 
     def sweep(at: float) -> tuple[int, int]:
-        return client.portal.call(functools.partial(sweep_api_keys, services.db, at))
+        return client.portal.call(
+            functools.partial(sweep_api_keys, services.db, services.settings, at)
+        )
 
     assert sweep(time.time() + 29 * DAY)[1] == 0
     assert sweep(time.time() + 32 * DAY)[1] == 2

@@ -11,12 +11,14 @@ from ipaddress import ip_network
 from typing import Any
 
 import pytest
+from sqlmodel import select
 from starlette.testclient import TestClient
 
 from api.app import create_app
 from api.services import Services
 from api.settings import Settings
 from models.enums import ApiKeyStatus
+from models.tables import AuthSession
 from tests.api.legacy import (
     add_trading_rows,
     api_key_row,
@@ -69,11 +71,19 @@ def client_onboarding(client: TestClient, signer: Signer | None = None) -> dict[
 
 
 def client_refresh(
-    client: TestClient, refresh_token: str, secret: str, **extra_headers: str
+    client: TestClient,
+    refresh_token: str,
+    secret: str,
+    *,
+    timestamp: int | None = None,
+    **extra_headers: str,
 ) -> Any:
+    """A signed client `/jwt`; pass another `timestamp` to sign the same body anew (a request
+    signed identically twice is a replay)."""
     body = {"is_client": True, "refresh_token": refresh_token}
     signed = {**body, "method": "POST", "path": "/jwt"}
-    return client.post("/jwt", json=body, headers=signed_headers(signed, secret, **extra_headers))
+    headers = signed_headers(signed, secret, timestamp=timestamp, **extra_headers)
+    return client.post("/jwt", json=body, headers=headers)
 
 
 def test_the_client_flow_signs_with_random_secret_and_rotates_on_jwt(client: TestClient) -> None:
@@ -102,7 +112,9 @@ def test_the_client_flow_signs_with_random_secret_and_rotates_on_jwt(client: Tes
     assert "ended" in refusal(old, 401, "NOT_AUTHENTICATED")
 
     # The old refresh token works once: presenting it again revokes the whole family.
-    reused = client_refresh(client, session["refreshToken"], session["randomSecret"])
+    reused = client_refresh(
+        client, session["refreshToken"], session["randomSecret"], timestamp=int(time.time()) + 200
+    )
     assert "already used" in refusal(reused, 401, "REFRESH_TOKEN_REUSED")
     gone = client.get("/account/validate", headers={"RBT-JWT": renewed["jwt"]})
     refusal(gone, 401, "NOT_AUTHENTICATED")
@@ -353,14 +365,14 @@ def test_no_token_secret_or_signature_reaches_the_logs(
         401,
         "INVALID_PAYLOAD_SIGNATURE",
     )
+    reuse_headers = signed_headers(
+        {**refresh_body, "method": "POST", "path": "/jwt"},
+        session["randomSecret"],
+        timestamp=int(time.time()) + 200,
+    )
+    secrets.append(reuse_headers["RBT-SIGNATURE"])
     refusal(
-        client.post(
-            "/jwt",
-            json=refresh_body,
-            headers=refresh_headers,
-        ),
-        401,
-        "REFRESH_TOKEN_REUSED",
+        client.post("/jwt", json=refresh_body, headers=reuse_headers), 401, "REFRESH_TOKEN_REUSED"
     )
 
     # The test's own HTTP client (httpx) logs the URLs it requests; that is not the service.
@@ -388,3 +400,45 @@ def test_account_costs_a_fixed_number_of_statements(
     assert market_maker.profile_id is not None
     add_trading_rows(client, services, market_maker.profile_id)
     assert statements_for_account() == empty
+
+
+def session_rows(client: TestClient, services: Services) -> int:
+    async def count() -> int:
+        async with services.db.read() as session:
+            return len((await session.exec(select(AuthSession.id))).all())
+
+    return client.portal.call(count)
+
+
+def test_a_signed_market_maker_jwt_request_works_once(
+    client: TestClient, services: Services, market_maker: OfficialClient
+) -> None:
+    headers = mm_headers(market_maker, JWT_MM)
+    assert ok_item(client.post("/jwt", json=JWT_MM, headers=headers)).keys() == {"jwt"}
+    assert market_maker.api_key
+    used = api_key_row(client, services, market_maker.api_key).last_used_at
+    sessions = session_rows(client, services)
+    for _ in range(3):
+        replayed = client.post("/jwt", json=JWT_MM, headers=headers)
+        assert "already used" in refusal(replayed, 400, "SIGNATURE_REPLAYED")
+    assert session_rows(client, services) == sessions
+    assert api_key_row(client, services, market_maker.api_key).last_used_at == used
+    # A freshly signed request (another RBT-TS) is a new one.
+    again = mm_headers(market_maker, JWT_MM, timestamp=int(time.time()) + 200)
+    assert ok_item(client.post("/jwt", json=JWT_MM, headers=again)).keys() == {"jwt"}
+
+
+def test_a_signed_client_refresh_request_works_once_and_a_replay_ends_nothing(
+    client: TestClient, services: Services
+) -> None:
+    session = client_onboarding(client)
+    body = {"is_client": True, "refresh_token": session["refreshToken"]}
+    headers = signed_headers({**body, "method": "POST", "path": "/jwt"}, session["randomSecret"])
+    renewed = ok_item(client.post("/jwt", json=body, headers=headers))
+    client.cookies.clear()
+    sessions = session_rows(client, services)
+    replayed = client.post("/jwt", json=body, headers=headers)
+    refusal(replayed, 400, "SIGNATURE_REPLAYED")
+    assert session_rows(client, services) == sessions
+    # A replayed request is not a reused token: the family the replay would have ended lives.
+    assert ok_item(client.get("/account/validate", headers={"RBT-JWT": renewed["jwt"]}))

@@ -160,8 +160,8 @@ REBUILD_PROFILES = """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "{revision}"
+down_revision = "{down}"
 
 
 def upgrade() -> None:
@@ -179,7 +179,10 @@ def with_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) 
     """This code's migrations plus one more revision, as the next release would ship them."""
     scripts = tmp_path / "migrations"
     shutil.copytree(migrations.SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0002_next.py").write_text(source)
+    revision, down = migrations.next_revision_id(), migrations.head()
+    assert down is not None
+    filled = source.replace("{revision}", revision).replace("{down}", down)
+    (scripts / "versions" / f"{revision}_next.py").write_text(filled)
     monkeypatch.setattr(migrations, "SCRIPTS", scripts)
 
 
@@ -209,19 +212,20 @@ def test_a_later_revision_can_rebuild_a_referenced_table_holding_data(
 ) -> None:
     """SQLite alters a table by copying it; with foreign keys enforced, dropping the referenced
     original would fail (or empty its children)."""
-    with_revision(tmp_path, monkeypatch, REBUILD_PROFILES.format(extra=""))
+    with_revision(tmp_path, monkeypatch, REBUILD_PROFILES.replace("{extra}", ""))
+    head = migrations.head()
 
     async def upgrade(db: Database) -> tuple[tuple[str | None, str | None], Any]:
         await at_first_revision_with_rows(db)
         return await db.migrate(), await revision_and_notifications(db)
 
-    assert on(empty_database_url, upgrade) == (("0001", "0002"), ("0002", 1))
+    assert on(empty_database_url, upgrade) == (("0001", head), (head, 1))
 
 
 def test_a_revision_that_breaks_foreign_keys_changes_nothing(
     empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    breaking = REBUILD_PROFILES.format(extra='op.execute("DELETE FROM profiles")')
+    breaking = REBUILD_PROFILES.replace("{extra}", 'op.execute("DELETE FROM profiles")')
     with_revision(tmp_path, monkeypatch, breaking)
 
     async def upgrade(db: Database) -> Any:
@@ -231,3 +235,120 @@ def test_a_revision_that_breaks_foreign_keys_changes_nothing(
         return await revision_and_notifications(db)
 
     assert on(empty_database_url, upgrade) == ("0001", 1)
+
+
+WIDE = 2**40
+AT_0001 = (
+    "INSERT INTO profiles (id, wallet, exchange_id, profile_type, status, balance, "
+    "cum_trading_volume, leverage, last_update, last_liq_check, created_at) "
+    "VALUES (7, '0xb', 'rbx', 'trader', 'active', '12.5', '0', '{}', 1, 2, 3)",
+    "INSERT INTO api_keys (key, profile_id, secret_sealed, tag, status, expiration, allowed_ips, "
+    "created_at) VALUES ('k', 7, 'sealed', '', 'API_GEN', 4000000000, '[]', 0)",
+    # A browser family (onboarded at 100, refreshed at 200) and a market maker's session.
+    "INSERT INTO auth_sessions (id, profile_id, family_id, kind, refresh_hash, created_at, "
+    "expires_at, revoked_at, replaced_by) VALUES ('root', 7, 'root', 'client', 'h1', 100, "
+    "4000000000, 200, 'next')",
+    "INSERT INTO auth_sessions (id, profile_id, family_id, kind, refresh_hash, created_at, "
+    "expires_at) VALUES ('next', 7, 'root', 'client', 'h2', 200, 4000000000)",
+    "INSERT INTO auth_sessions (id, profile_id, family_id, kind, created_at, expires_at) "
+    "VALUES ('bot', 7, 'bot', 'market_maker', 300, 4000000000)",
+    "INSERT INTO notifications (id, profile_id, type, title, description, created_at) "
+    "VALUES (9, 7, 'welcome', 'Welcome', '', 5)",
+)
+ID_COLUMNS = {
+    "profiles": ["id"],
+    "notifications": ["id", "profile_id"],
+    "orders": ["profile_id"],
+    "positions": ["profile_id"],
+    "api_keys": ["profile_id"],
+    "auth_sessions": ["profile_id"],
+}
+
+
+async def id_column_types(db: Database) -> dict[str, str]:
+    def read(sync: Any) -> dict[str, str]:
+        inspector = inspect(sync)
+        found = {}
+        for table, names in ID_COLUMNS.items():
+            for column in inspector.get_columns(table):
+                if column["name"] in names:
+                    found[f"{table}.{column['name']}"] = str(column["type"])
+        return found
+
+    async with db.engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+async def select_all(db: Database, sql: str) -> list[tuple[Any, ...]]:
+    async with db.engine.connect() as connection:
+        return [tuple(row) for row in (await connection.execute(text(sql))).all()]
+
+
+def test_a_database_one_revision_behind_upgrades_with_its_data(empty_database_url: str) -> None:
+    """0001 → head: rows survive, ids become 64-bit, and sessions get their origin."""
+
+    async def upgrade(db: Database) -> dict[str, Any]:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(
+                lambda sync: command.upgrade(migrations.alembic_config(sync), "0001")
+            )
+        await execute(db, *AT_0001)
+        before = await id_column_types(db)
+        migrated = await db.migrate()
+        # 64-bit ids: an explicit one, then the next generated one after it.
+        if db.dialect == "postgresql":
+            await execute(db, f"SELECT setval(pg_get_serial_sequence('profiles', 'id'), {WIDE})")
+        else:
+            await execute(db, AT_0001[0].replace("(7, '0xb'", f"({WIDE}, '0xw'"))
+        await execute(
+            db,
+            "INSERT INTO profiles (wallet, exchange_id, profile_type, status, balance, "
+            "cum_trading_volume, leverage, last_update, last_liq_check, created_at) "
+            "VALUES ('0xc', 'rbx', 'trader', 'active', '0', '0', '{}', 0, 0, 0)",
+            "INSERT INTO notifications (profile_id, type, title, description, created_at) "  # noqa: S608
+            f"VALUES ({WIDE + 1}, 'info', 'Wide', '', 6)",
+            # The previous release, still serving during a rolling deploy, writes sessions
+            # without the new columns (expand step): that keeps working.
+            AT_0001[4].replace("'bot', 7, 'bot'", "'old', 7, 'old'"),
+        )
+        return {
+            "before": before,
+            "migrated": migrated,
+            "drift": await drift(db),
+            "after": await id_column_types(db),
+            "profiles": await select_all(
+                db, "SELECT id, wallet, balance FROM profiles ORDER BY id"
+            ),
+            "notifications": await select_all(
+                db, "SELECT profile_id, title FROM notifications ORDER BY profile_id"
+            ),
+            "keys": await select_all(db, "SELECT key, profile_id, expiration FROM api_keys"),
+            "sessions": await select_all(
+                db,
+                "SELECT id, profile_id, family_id, minted_from, api_key, family_started_at, "
+                "refresh_hash, revoked_at, replaced_by FROM auth_sessions ORDER BY id",
+            ),
+        }
+
+    state = on(empty_database_url, upgrade)
+    assert state["migrated"] == ("0001", migrations.head())
+    assert state["drift"] == []
+    postgres = "asyncpg" in empty_database_url
+    if postgres:
+        assert set(state["before"].values()) == {"INTEGER"}
+        assert set(state["after"].values()) == {"BIGINT"}
+    else:  # SQLite's INTEGER is 64-bit already (and INTEGER PRIMARY KEY is the rowid)
+        assert set(state["after"].values()) <= {"INTEGER", "BIGINT"}
+    first_id, wallet, balance = state["profiles"][0]
+    assert (first_id, wallet, str(balance)) == (7, "0xb", "12.5")
+    assert state["profiles"][-1][0] == WIDE + 1
+    assert state["notifications"] == [(7, "Welcome"), (WIDE + 1, "Wide")]
+    assert state["keys"] == [("k", 7, 4000000000)]
+    assert state["sessions"] == [
+        # Market-maker sessions from before: their key is not recorded, so they cannot manage
+        # keys; the browser family starts when its first session was made.
+        ("bot", 7, "bot", "api_key", None, 300, None, None, None),
+        ("next", 7, "root", "refresh", None, 100, "h2", None, None),
+        ("old", 7, "old", None, None, None, None, None, None),
+        ("root", 7, "root", "wallet_proof", None, 100, "h1", 200, "next"),
+    ]
