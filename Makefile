@@ -9,6 +9,7 @@ WORKERS ?= 1
 PY_STAMP     := $(VENV)/.installed
 ASSETS_STAMP := api/explorer/node_modules/.installed
 AUDIT_STAMP  := tests/http_audit/node_modules/.installed
+CHAIN_STAMP  := tests/chain/node_modules/.installed
 
 .PHONY: install run test lint schema migration clean bench
 
@@ -28,6 +29,12 @@ $(AUDIT_STAMP): tests/http_audit/package.json tests/http_audit/package-lock.json
 	npm ci --prefix tests/http_audit --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The contract-wallet tests' chain (tests/chain): the anvil node (its binary ships in the npm
+# package), the Safe contracts' artifacts and solc-js. Tests and benchmarks only, never `make run`.
+$(CHAIN_STAMP): tests/chain/package.json tests/chain/package-lock.json
+	npm ci --prefix tests/chain --no-audit --no-fund --loglevel=error
+	touch $@
+
 install: $(PY_STAMP) $(ASSETS_STAMP) $(AUDIT_STAMP)
 
 run: install
@@ -40,7 +47,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+test: lint $(CHAIN_STAMP)
 	$(BIN)/pytest
 
 # Re-export the committed SDL after a schema change (a test fails while it drifts).
@@ -63,4 +70,4 @@ bench: install
 	$(BIN)/python -m bench.run --db $(BENCH_DB) $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) api/explorer/node_modules tests/http_audit/node_modules var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) api/explorer/node_modules tests/http_audit/node_modules tests/chain/node_modules var .pytest_cache .mypy_cache .ruff_cache

@@ -139,12 +139,14 @@ async def _prove_deployed(
         ]
     )
     if not (isinstance(code, Returned) and code.data):
-        raise ecdsa or AppError(
-            ErrorCode.SIGNATURE_MISMATCH,
+        no_code = (
             f"wallet {to_checksum_address(address)} has no code on chain {chain.chain_id}, so "
             "only its own key can sign for it (65 bytes r‖s‖v); a contract wallet that is not "
-            "deployed yet must wrap its signature with its factory call (ERC-6492)",
+            "deployed yet must wrap its signature with its factory call (ERC-6492)"
         )
+        if ecdsa is None:
+            raise AppError(ErrorCode.SIGNATURE_MISMATCH, no_code)
+        raise AppError(ecdsa.code, f"{ecdsa.message}; and {no_code}")
     for (scheme, digest), answer in zip(digests, answers, strict=True):
         if isinstance(answer, Returned) and answer.data[:32] == ERC1271_MAGIC_WORD:
             return WalletProof(address, digest, scheme, ProofKind.EIP1271)
