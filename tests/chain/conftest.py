@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -19,7 +20,7 @@ from api.app import create_app
 from api.services import Services
 from api.settings import Settings
 
-from .node import HERE, Anvil, CountingProxy, anvil_binary, compile_contracts
+from .node import HERE, NODE_MODULES, Anvil, CountingProxy, anvil_binary, compile_contracts
 from .safes import Safe, SafeDeployment, owners
 
 MISBEHAVING = (
@@ -31,16 +32,26 @@ MISBEHAVING = (
 )
 
 
+MODELS_CONTRACTS = Path(__file__).resolve().parents[2] / "models" / "contracts"
+
+
 def _no_chain(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI must run the contract-wallet tests against anvil, but {reason}")
     pytest.skip(reason)
 
 
+def require_chain_tools() -> None:
+    """anvil, solc-js and the Safe artifacts: `make test` installs them (tests/chain)."""
+    if not (NODE_MODULES / ".installed").exists():
+        _no_chain("tests/chain is not installed (run `make test`, which installs it)")
+
+
 def start_anvil() -> Anvil:
+    require_chain_tools()
     binary = anvil_binary()
     if binary is None:
-        _no_chain("anvil is not installed (run `make test`, which installs tests/chain)")
+        _no_chain("the npm package @foundry-rs/anvil has no binary for this platform")
     assert binary is not None
     try:
         return Anvil.start(binary, chain_id=1)
