@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from eth_abi import encode
+from eth_abi.abi import encode
 from eth_hash.auto import keccak
 
 from tests.live_server import free_port
