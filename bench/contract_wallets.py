@@ -20,16 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
-import secrets
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +36,8 @@ from models.wallet import eip191_digest
 from tests.chain.node import Anvil, anvil_binary
 from tests.chain.safes import Safe, SafeDeployment, owners
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-CLI = Path(sys.executable).with_name("onboarding-api")
+from .run import RESULTS, server
+
 ONBOARD = """mutation Onboard($input: OnboardInput!) {
   onboard(input: $input) { jwt refreshToken randomSecret profile { id wallet } }
 }"""
@@ -140,40 +134,6 @@ async def load(
     }
 
 
-@contextlib.contextmanager
-def served(env: dict[str, str], log: Path) -> Iterator[str]:
-    """`onboarding-api serve --workers 1` with `env`; its base URL."""
-    with contextlib.closing(__import__("socket").socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    full_env = {**os.environ, **env}
-    with log.open("wb") as output:
-        subprocess.run(
-            [str(CLI), "migrate"], env=full_env, stdout=output, stderr=output, check=True
-        )
-        process = subprocess.Popen(
-            [str(CLI), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            env=full_env,
-            stdout=output,
-            stderr=output,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310
-                        break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"the server did not start; see {log}") from None
-                    time.sleep(0.2)
-            yield base
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-
-
 def chain_call_mean_ms(base: str) -> float | None:
     with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:  # noqa: S310
         text = response.read().decode()
@@ -206,17 +166,12 @@ def main(argv: list[str] | None = None) -> None:
         ]
         keys = [KeyHolder(f"bench-key-{i}") for i in range(args.wallets)]
         with tempfile.TemporaryDirectory(prefix="bench-contract-wallets-") as work:
-            env = {
-                "ONBOARDING_ENV": "prod",
-                "ONBOARDING_JWT_SECRET": secrets.token_urlsafe(48),
-                "ONBOARDING_SECRETS_KEY": secrets.token_urlsafe(48),
-                "ONBOARDING_DATABASE_URL": f"sqlite+aiosqlite:///{work}/bench.db",
-                "ONBOARDING_LOG_LEVEL": "WARNING",
-                "ONBOARDING_RATE_LIMIT_PER_IP": "null",
-                "ONBOARDING_RATE_LIMIT_PER_WALLET": "null",
-                "ONBOARDING_CHAIN_RPC_URLS": json.dumps({"1": node.url}),
-            }
-            with served(env, Path(work) / "server.log") as base:
+            database = f"sqlite+aiosqlite:///{work}/bench.db"
+            chain = {"ONBOARDING_CHAIN_RPC_URLS": json.dumps({"1": node.url})}
+            with server(
+                database, Path(work), "contract-wallets", limits=False, settings=chain
+            ) as srv:
+                base = srv.base
                 # Timestamps are expiries: every one lies within the next 600 s, measured ones
                 # at most 590 s ahead and never reused (warm-up: 598 and 599 s ahead).
                 now = int(time.time())

@@ -7,6 +7,7 @@ they fail instead (`make test` installs it: tests/chain/package.json)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -108,12 +109,19 @@ def chain_settings(database_url: str, rpc_url: str, **overrides: object) -> Sett
     )
 
 
+@contextlib.contextmanager
+def serving(settings: Settings, peer: str = "testclient") -> Iterator[TestClient]:
+    """The app with its lifespan running and its schema created, called from `peer`."""
+    app = create_app(settings)
+    with TestClient(app, client=(peer, 4000)) as test_client:
+        test_client.portal.call(app.state.services.db.create_schema)
+        yield test_client
+
+
 @pytest.fixture
 def chain_client(database_url: str, proxy: CountingProxy) -> Iterator[TestClient]:
     """The app with rbx's chain (1) served by the session's anvil, through the counting proxy."""
-    app = create_app(chain_settings(database_url, proxy.url))
-    with TestClient(app) as test_client:
-        test_client.portal.call(app.state.services.db.create_schema)
+    with serving(chain_settings(database_url, proxy.url)) as test_client:
         yield test_client
 
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from api.app import create_app
 from api.services import Services
 from api.settings import Settings
 from tests.api.test_onboard import row_counts
@@ -21,7 +20,7 @@ from tests.conftest import graphql
 from tests.live_server import free_port
 from tests.signing import Signer, fresh_timestamp
 
-from .conftest import chain_settings
+from .conftest import chain_settings, serving
 from .test_contract_wallets import EXCHANGES, ROUTES, attempt, refused
 
 CONTRACT_SIGNATURE = b"\x01" * 96  # not ECDSA: only a chain node could judge it
@@ -88,13 +87,6 @@ class HostileNode:
         self.server.server_close()
 
 
-def _app(settings: Settings) -> Iterator[TestClient]:
-    app = create_app(settings)
-    with TestClient(app) as client:
-        client.portal.call(app.state.services.db.create_schema)
-        yield client
-
-
 @pytest.fixture(params=sorted(HOSTILE))
 def hostile(request: pytest.FixtureRequest) -> Iterator[tuple[HostileNode, str]]:
     reply, says = HOSTILE[request.param]
@@ -112,7 +104,7 @@ def test_a_node_that_misbehaves_is_chain_unavailable_and_nothing_is_written(
 ) -> None:
     node, says = hostile
     settings = chain_settings(database_url, node.url, chain_timeout=1.0)
-    for client in _app(settings):
+    with serving(settings) as client:
         services: Services = client.app.state.services  # type: ignore[attr-defined]
         ts = fresh_timestamp()
         outcome = attempt(client, route, Signer().address, CONTRACT_SIGNATURE, ts)
@@ -127,7 +119,7 @@ def test_a_node_nobody_listens_on_is_chain_unavailable(database_url: str) -> Non
     with socket.socket() as closed:  # a port that was free a moment ago: connection refused
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    for client in _app(chain_settings(database_url, f"http://127.0.0.1:{port}")):
+    with serving(chain_settings(database_url, f"http://127.0.0.1:{port}")) as client:
         outcome = attempt(
             client, "graphql", Signer().address, CONTRACT_SIGNATURE, fresh_timestamp()
         )

@@ -11,14 +11,13 @@ from eth_account.messages import SignableMessage, encode_defunct, encode_typed_d
 from eth_hash.auto import keccak
 from starlette.testclient import TestClient
 
-from api.app import create_app
 from api.services import Services
 from models.config import CURRENT_SIGN_IN_TEXT, LEGACY_SIGN_IN_TEXT
 from tests.api.test_onboard import ONBOARD, row_counts
 from tests.conftest import graphql
 from tests.signing import Signer, fresh_timestamp, typed_data
 
-from .conftest import Wallets, chain_settings, start_anvil
+from .conftest import Wallets, chain_settings, serving, start_anvil
 from .node import Anvil, CountingProxy
 from .safes import Safe, SafeDeployment, owners
 
@@ -265,10 +264,8 @@ def test_the_per_ip_rate_limit_is_taken_before_any_chain_call(
     settings = chain_settings(
         database_url, proxy.url, rate_limit_per_ip={"burst": 1, "per_minute": 1}
     )
-    app = create_app(settings)
     safe = wallets.one_of_one
-    with TestClient(app, client=("192.0.2.7", 4000)) as client:
-        client.portal.call(app.state.services.db.create_schema)
+    with serving(settings, peer="192.0.2.7") as client:
         ts = fresh_timestamp()
         assert (
             attempt(client, "graphql", safe.address, safe.sign(eip191_digest(ts)), ts).code is None
@@ -325,10 +322,8 @@ def test_a_stopped_node_is_chain_unavailable_and_nothing_is_written(
     try:
         deployment = SafeDeployment.deploy(node)
         safe = Safe.create(node, deployment, owners(1, "stopped-node"), 1, salt=7)
-        app = create_app(chain_settings(database_url, node.url))
-        with TestClient(app) as client:
-            services: Services = app.state.services
-            client.portal.call(services.db.create_schema)
+        with serving(chain_settings(database_url, node.url)) as client:
+            services: Services = client.app.state.services  # type: ignore[attr-defined]
             ts = fresh_timestamp()
             ok = attempt(client, route, safe.address, safe.sign(eip191_digest(ts)), ts)
             assert ok.code is None, ok
