@@ -1,5 +1,6 @@
 """The chain port over HTTP JSON-RPC (httpx): every query of a proof in one batch request.
 
+Every batch also asks `eth_chainId`: a node of another chain is refused (CHAIN_UNAVAILABLE).
 Timeouts: `connect_timeout` to open a connection, and `timeout` for the whole round trip
 (connect, send, node work, the full answer), after which the proof is CHAIN_UNAVAILABLE. Each
 `eth_call` carries an explicit gas limit, so a wallet contract that loops stops there and is
@@ -80,7 +81,13 @@ class JsonRpcChain:
         return {"jsonrpc": "2.0", "id": index, "method": method, "params": params}
 
     async def ask(self, queries: Sequence[Query]) -> list[Answer]:
-        body = json.dumps([self._request(i, q) for i, q in enumerate(queries)]).encode()
+        # The batch also asks the node which chain it is: a URL of another chain (a testnet, an
+        # L2) would judge the signature against state someone else may control.
+        requests = [self._request(i, q) for i, q in enumerate(queries)]
+        requests.append(
+            {"jsonrpc": "2.0", "id": len(queries), "method": "eth_chainId", "params": []}
+        )
+        body = json.dumps(requests).encode()
         started = time.perf_counter()
         outcome = "unavailable"
         try:
@@ -89,11 +96,7 @@ class JsonRpcChain:
             answers = self._parse(raw, queries)
             outcome = "ok"
             return answers
-        except TimeoutError:
-            raise ChainUnavailable(
-                self.chain_id, f"did not answer within {self._timeout:g} s"
-            ) from None
-        except httpx.TimeoutException:
+        except (TimeoutError, httpx.TimeoutException):
             raise ChainUnavailable(
                 self.chain_id, f"did not answer within {self._timeout:g} s"
             ) from None
@@ -127,7 +130,7 @@ class JsonRpcChain:
         if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
             message = _printable(str(parsed["error"].get("message", "")))
             raise ChainUnavailable(self.chain_id, f"refused the request: {message}")
-        if not isinstance(parsed, list) or len(parsed) != len(queries):
+        if not isinstance(parsed, list) or len(parsed) != len(queries) + 1:
             raise garbage
         by_id: dict[int, dict[str, Any]] = {}
         for item in parsed:
@@ -135,8 +138,16 @@ class JsonRpcChain:
             if not isinstance(key, int) or isinstance(key, bool) or key in by_id:
                 raise garbage
             by_id[key] = item
-        if set(by_id) != set(range(len(queries))):
+        if set(by_id) != set(range(len(queries) + 1)):
             raise garbage
+        chain_id = by_id[len(queries)].get("result")
+        if not (isinstance(chain_id, str) and re.fullmatch(r"0x[0-9a-fA-F]{1,64}", chain_id)):
+            raise garbage
+        if int(chain_id, 16) != self.chain_id:
+            raise ChainUnavailable(
+                self.chain_id,
+                f"serves chain {int(chain_id, 16)} instead (check ONBOARDING_CHAIN_RPC_URLS)",
+            )
         return [self._answer(by_id[i], query) for i, query in enumerate(queries)]
 
     def _answer(self, item: dict[str, Any], query: Query) -> Answer:

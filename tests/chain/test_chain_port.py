@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -36,15 +38,23 @@ def _silent(_: bytes) -> tuple[int, bytes]:
     return 200, b"[]"
 
 
-def _wrong_ids(_: bytes) -> tuple[int, bytes]:
-    items = ",".join(f'{{"jsonrpc":"2.0","id":{i + 100},"result":"0x"}}' for i in range(5))
-    return 200, f"[{items}]".encode()
+def _per_request(answer: Callable[[dict[str, Any]], str]) -> Reply:
+    """A batch answer built request by request (each answer a JSON object body without id)."""
+
+    def reply(body: bytes) -> tuple[int, bytes]:
+        items = [f'{{"jsonrpc":"2.0","id":{r["id"]},{answer(r)}}}' for r in json.loads(body)]
+        return 200, f"[{','.join(items)}]".encode()
+
+    return reply
 
 
-def _node_error(_: bytes) -> tuple[int, bytes]:
-    error = '"error":{"code":-32000,"message":"header not found"}'
-    items = ",".join(f'{{"jsonrpc":"2.0","id":{i},{error}}}' for i in range(5))
-    return 200, f"[{items}]".encode()
+def _chain(chain_id: int, otherwise: str) -> Callable[[dict[str, Any]], str]:
+    return lambda r: f'"result":"{hex(chain_id)}"' if r["method"] == "eth_chainId" else otherwise
+
+
+def _wrong_ids(body: bytes) -> tuple[int, bytes]:
+    items = [f'{{"jsonrpc":"2.0","id":{r["id"] + 100},"result":"0x"}}' for r in json.loads(body)]
+    return 200, f"[{','.join(items)}]".encode()
 
 
 HOSTILE: dict[str, tuple[Reply, str]] = {
@@ -56,7 +66,12 @@ HOSTILE: dict[str, tuple[Reply, str]] = {
         _json(200, '{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"no batches"}}'),
         "no batches",
     ),
-    "node-error": (_node_error, "header not found"),
+    "node-error": (
+        _per_request(_chain(1, '"error":{"code":-32000,"message":"header not found"}')),
+        "header not found",
+    ),
+    "other-chain": (_per_request(_chain(5, '"result":"0x"')), "serves chain 5 instead"),
+    "bad-chain-id": (_per_request(lambda _: '"result":"one"'), "not JSON-RPC"),
     "huge": (lambda _: (200, b"[" + b" " * (5 * 1024 * 1024) + b"]"), "more than 4 MiB"),
 }
 
