@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +22,10 @@ from typing import Any
 import httpx
 
 from .chain import Answer, Call, ChainUnavailable, Failed, Failure, GetCode, Query, Returned
+
+# httpx logs every request's URL at INFO (httpcore its connections at DEBUG): never the RPC URL.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 """A batch answer is a few return values and at most one wallet's code (≤ 24 KiB on mainnet)."""

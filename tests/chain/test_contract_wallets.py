@@ -3,6 +3,7 @@ wallet contracts that misbehave, a node that stops; on both routes and both data
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -340,3 +341,24 @@ def test_a_stopped_node_is_chain_unavailable_and_nothing_is_written(
             assert attempt(client, route, signer.address, signer.eip191(ts), ts).code is None
     finally:
         node.stop()
+
+
+@pytest.mark.slow
+def test_the_rpc_url_is_never_logged(
+    database_url: str, proxy: CountingProxy, wallets: Wallets, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Hosted nodes carry the API key in the URL; the proxy serves any path."""
+    caplog.set_level(logging.DEBUG)
+    secret = "v3/0123456789abcdef-api-key"
+    safe = wallets.one_of_one
+    with serving(chain_settings(database_url, f"{proxy.url}/{secret}")) as client:
+        ts = fresh_timestamp()
+        assert (
+            attempt(client, "legacy", safe.address, safe.sign(eip191_digest(ts)), ts).code is None
+        )
+        stranger = safe.sign(eip191_digest(ts + 1), owners(1, "not-an-owner"))
+        refused(
+            attempt(client, "graphql", safe.address, stranger, ts + 1), "CONTRACT_WALLET_REVERTED"
+        )
+    assert caplog.records, "nothing was logged at all: the test would prove nothing"
+    assert secret not in caplog.text
