@@ -14,8 +14,10 @@ PY_STAMP := $(VENV)/.installed
 #   tests/http_audit   the official GraphQL-over-HTTP audit (npm graphql-http)
 #   tests/browser      Playwright (playwright-core + viem) driving Debian's chromium
 #   examples/frontend  the TypeScript example (viem, graphql-request, GraphQL Code Generator)
+#   tests/chain        the contract-wallet tests' chain: anvil (binary in the npm package), Safe
+#                      contracts' artifacts and solc-js
 SERVE_NPM := api/explorer
-TEST_NPM  := tests/http_audit tests/browser examples/frontend
+TEST_NPM  := tests/http_audit tests/browser examples/frontend tests/chain
 npm_stamp  = $(addsuffix /node_modules/.installed,$(1))
 
 .PHONY: install install-test run test lint schema migration clean bench

@@ -129,7 +129,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             for task in housekeeping:
                 task.cancel()
-            await services.db.dispose()
+            await services.close()
 
     return Starlette(
         routes=[

@@ -8,7 +8,8 @@
 - POST bodies must be `application/json` (UTF-8) → else 415; the body must be a JSON object →
   else 400 (batching is off). Mutations over GET → 405 with `Allow: POST`.
 - Every refusal the view makes itself is a GraphQL-shaped JSON body with `extensions.code`.
-- A RATE_LIMITED error makes the response HTTP 429 with `Retry-After`.
+- A RATE_LIMITED error makes the response HTTP 429; any error with `extensions.retryAfter`
+  (rate limits, CHAIN_UNAVAILABLE) sets `Retry-After`.
 """
 
 from __future__ import annotations
@@ -123,14 +124,22 @@ def negotiate(accept: str | None) -> str | None:
 
 
 def _retry_after(errors: Sequence[Any]) -> int | None:
-    """Seconds to wait when any error is RATE_LIMITED (the longest wait wins)."""
+    """Seconds to wait when any error is retryable (the longest wait wins)."""
     waits = [
-        int(error.get("extensions", {}).get("retryAfter", 1))
+        int(wait)
         for error in errors
         if isinstance(error, Mapping)
-        and error.get("extensions", {}).get("code") == ErrorCode.RATE_LIMITED
+        and isinstance(wait := error.get("extensions", {}).get("retryAfter"), int)
     ]
     return max(waits) if waits else None
+
+
+def _rate_limited(errors: Sequence[Any]) -> bool:
+    return any(
+        isinstance(error, Mapping)
+        and error.get("extensions", {}).get("code") == ErrorCode.RATE_LIMITED
+        for error in errors
+    )
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -201,6 +210,7 @@ class GraphQLView(GraphQL[Context, None]):
             admin=admin,
             admin_enabled=admin_token is not None,
             client_ip=caller_ip(request, services.settings.trusted_proxies),
+            chains=services.chains,
         )
 
     def parse_json(self, data: str | bytes) -> Any:
@@ -270,10 +280,12 @@ class GraphQLView(GraphQL[Context, None]):
         response.headers["content-type"] = f"{media_type}; charset=utf-8"
         response.headers["vary"] = "Accept"
         if isinstance(response_data, dict):
-            wait = _retry_after(response_data.get("errors") or ())
+            errors = response_data.get("errors") or ()
+            wait = _retry_after(errors)
             if wait is not None:
-                response.status_code = 429
                 response.headers["retry-after"] = str(wait)
+            if _rate_limited(errors):
+                response.status_code = 429
             elif "data" not in response_data and media_type == GRAPHQL_RESPONSE_JSON:
                 response.status_code = 400
         return response

@@ -25,7 +25,6 @@ from models.db import unavailable_refusal
 from models.enums import ProfileType
 from models.errors import AppError, ErrorCode
 from models.onboarding import OnboardRequest, onboard
-from models.ratelimit import RateLimited
 from models.signed_requests import (
     authenticate_signed,
     open_market_maker_session,
@@ -84,11 +83,12 @@ def envelope_response(
 
 def error_response(error: AppError, decimals: LegacyDecimals) -> Response:
     """Any refusal, whatever its code: the status comes from the code, the text starts with it.
-    A rate-limit refusal (429) also says in `Retry-After` when to come back."""
+    A retryable refusal (429 rate limit, 503 chain unavailable) also says in `Retry-After` when
+    to come back."""
     response = envelope_response(
         [], decimals, error=error.legacy_text, status=error.code.http_status
     )
-    if isinstance(error, RateLimited):
+    if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
     return response
 
@@ -164,7 +164,7 @@ async def _onboarding(request: Request, services: Services) -> Reply:
         profile_type=profile_type.lower(),
         client_ip=caller_ip(request, services.settings.trusted_proxies),
     )
-    onboarded = await onboard(services.db, services.credentials, wanted)
+    onboarded = await onboard(services.db, services.credentials, wanted, services.chains)
     profile = await profile_json(
         services.db, services.settings, onboarded.profile, created=onboarded.created
     )

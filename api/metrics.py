@@ -9,7 +9,8 @@ mode when it is first imported; that is why `api.cli` imports this module only a
 Labels stay bounded, whatever clients send: routes are route templates ("unmatched" otherwise),
 HTTP methods outside the standard ones are "other", GraphQL operation names must look like
 GraphQL names and only the first `MAX_OPERATION_NAMES` distinct ones per worker are kept
-("other" after that), onboarding outcomes are "OK" or a code of the `ErrorCode` registry.
+("other" after that), onboarding outcomes are "OK" or a code of the `ErrorCode` registry, proof
+kinds are the three of `ProofKind`, chain ids are the configured ones.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from models.errors import ErrorCode
+from models.wallet import ProofKind
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 MAX_OPERATION_NAMES = 200
@@ -72,6 +74,26 @@ ONBOARD_OUTCOMES = Counter(
     "onboard mutations by outcome: OK, or the error code the client got.",
     ["code"],
 )
+ONBOARD_PROOFS = Counter(
+    "onboarding_onboard_proofs",
+    "Onboardings (both routes) by how the wallet proved itself: ecdsa, eip1271 or eip6492.",
+    ["kind"],
+)
+CHAIN_CALL_DURATION = Histogram(
+    "onboarding_chain_call_duration_seconds",
+    "Round trips to a chain node (one per contract-wallet proof), by chain id and outcome "
+    "(ok, or unavailable: CHAIN_UNAVAILABLE).",
+    ["chain_id", "outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+def record_chain_call(chain_id: int, outcome: str, seconds: float) -> None:
+    CHAIN_CALL_DURATION.labels(str(chain_id), outcome).observe(seconds)
+
+
+def record_proof(kind: ProofKind) -> None:
+    ONBOARD_PROOFS.labels(kind.value).inc()
 
 
 def render() -> bytes:

@@ -181,7 +181,15 @@ def _schemas(decimals: LegacyDecimals) -> dict[str, Schema]:
             "required": ["wallet", "signature"],
             "properties": {
                 "wallet": {"type": "string", "pattern": "^0[xX][0-9a-fA-F]{40}$"},
-                "signature": {"type": "string", "pattern": "^0[xX][0-9a-fA-F]{130}$"},
+                "signature": {
+                    "type": "string",
+                    "pattern": "^0[xX](?:[0-9a-fA-F]{2}){65,4096}$",
+                    "description": (
+                        "A key's signature, 0x + 130 hex (r‖s‖v); or a contract wallet's "
+                        "(ERC-1271, or ERC-6492-wrapped when not deployed yet), 0x + up to 8192 "
+                        "hex (docs/contract-wallets.md)."
+                    ),
+                },
                 "is_client": {"type": "boolean", "default": False},
                 "isClient": {"type": "boolean", "description": "Same as is_client."},
                 "profile_type": {"type": "string", "enum": ["trader", "vault"]},
@@ -264,7 +272,11 @@ def _responses(ok: Schema, *, signed: bool) -> dict[str, Schema]:
         "413": {"description": "The body is larger than the configured limit."},
         "429": _rate_limited(_json(error, "RATE_LIMITED: too many onboarding attempts.")),
         "500": _json(error, "A bug: the text carries a request id."),
-        "503": _json(error, "The database is unavailable; retry."),
+        "503": _json(
+            error,
+            "The database, or the chain node a contract-wallet proof needs (CHAIN_UNAVAILABLE, "
+            "with Retry-After), is unavailable; retry.",
+        ),
     }
     if signed:
         responses["403"] = _json(error, "NOT_ALLOWED_FOR_IP: outside the API key's allow-list.")

@@ -1,4 +1,5 @@
-"""What one worker process holds for its lifetime: settings, the database, the credential keys."""
+"""What one worker process holds for its lifetime: settings, the database, the credential keys,
+the chain nodes."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from models.chain import Chains
+from models.chain_rpc import JsonRpcChain
 from models.db import Database
 from models.sessions import Credentials
 
-from .metrics import DB_STATEMENTS
+from .metrics import DB_STATEMENTS, record_chain_call, record_proof
 from .settings import Settings
 
 
@@ -18,6 +21,7 @@ class Services:
     settings: Settings
     db: Database
     credentials: Credentials
+    chains: Chains
 
     @classmethod
     def start(cls, settings: Settings) -> Services:
@@ -33,7 +37,30 @@ class Services:
             credentials=Credentials.from_config(
                 settings, settings.previous_jwt_secret_values, settings.previous_secrets_key_values
             ),
+            chains=chains_from_settings(settings),
         )
+
+    async def close(self) -> None:
+        await self.chains.close()
+        await self.db.dispose()
+
+
+def chains_from_settings(settings: Settings) -> Chains:
+    """One JSON-RPC client per configured chain id, reporting to the metrics."""
+    return Chains(
+        by_id={
+            chain_id: JsonRpcChain(
+                chain_id,
+                url.get_secret_value(),
+                connect_timeout=settings.chain_connect_timeout,
+                timeout=settings.chain_timeout,
+                gas=settings.chain_call_gas,
+                on_call=record_chain_call,
+            )
+            for chain_id, url in settings.chain_rpc_urls.items()
+        },
+        on_onboarded=record_proof,
+    )
 
 
 def services_of(connection: HTTPConnection) -> Services:

@@ -70,6 +70,27 @@ class Settings(DomainConfig, BaseSettings):
     cors_origins: tuple[str, ...] = ()
     """Browser origins (`scheme://host[:port]`, or `*`) that may call the API cross-origin, as a
     JSON list; empty: same-origin only (no CORS middleware at all). See docs/explorer.md."""
+    chain_rpc_urls: dict[int, SecretStr] = {}
+    """JSON map from an exchange's chain id (its EIP-712 `chainId`) to the HTTP(S) JSON-RPC URL
+    of a node of that chain, e.g. `{"1": "https://…"}`. An exchange whose chain has none refuses
+    contract wallets (CONTRACT_WALLET_UNSUPPORTED). Secret: hosted URLs carry API keys."""
+    chain_connect_timeout: float = Field(default=2.0, gt=0, le=60)
+    """Seconds to open a connection to a chain node."""
+    chain_timeout: float = Field(default=5.0, gt=0, le=120)
+    """Seconds one contract-wallet proof may wait on its node in all, before CHAIN_UNAVAILABLE."""
+    chain_call_gas: int = Field(default=3_000_000, ge=100_000, le=100_000_000)
+    """Gas each verification `eth_call` may burn; beyond it, CONTRACT_WALLET_OUT_OF_GAS."""
+
+    @field_validator("chain_rpc_urls")
+    @classmethod
+    def _http_rpc_urls(cls, urls: dict[int, SecretStr]) -> dict[int, SecretStr]:
+        for chain_id, url in urls.items():
+            if chain_id < 1:
+                raise ValueError(f"chain id {chain_id} must be a positive integer")
+            scheme, _, rest = url.get_secret_value().partition("://")
+            if scheme.lower() not in ("http", "https") or not rest:
+                raise ValueError(f"the RPC URL of chain {chain_id} must be an http(s):// URL")
+        return urls
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:

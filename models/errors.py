@@ -45,6 +45,12 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    CONTRACT_WALLET_UNSUPPORTED = "CONTRACT_WALLET_UNSUPPORTED"
+    CHAIN_UNAVAILABLE = "CHAIN_UNAVAILABLE"
+    CONTRACT_WALLET_REVERTED = "CONTRACT_WALLET_REVERTED"
+    CONTRACT_WALLET_WRONG_ANSWER = "CONTRACT_WALLET_WRONG_ANSWER"
+    CONTRACT_WALLET_NO_ANSWER = "CONTRACT_WALLET_NO_ANSWER"
+    CONTRACT_WALLET_OUT_OF_GAS = "CONTRACT_WALLET_OUT_OF_GAS"
 
     @property
     def http_status(self) -> int:
@@ -59,6 +65,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.REFRESH_FAMILY_EXPIRED: 401,
     ErrorCode.WALLET_PROOF_REQUIRED: 403,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.CHAIN_UNAVAILABLE: 503,
     ErrorCode.INTERNAL_SERVER_ERROR: 500,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_AUTHENTICATED: 401,
@@ -79,11 +86,15 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
 class AppError(Exception):
     """An expected refusal: a stable code plus a message that says what to fix. Never a secret."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.extensions: dict[str, object] = {"code": code.value}
+        self.retry_after = retry_after
+        """Whole seconds after which a retry may succeed (HTTP `Retry-After`, `retryAfter`)."""
+        if retry_after is not None:
+            self.extensions["retryAfter"] = retry_after
 
     @property
     def legacy_text(self) -> str:

@@ -1,9 +1,11 @@
 """The onboarding use case: verify the wallet proof, get or create the profile, issue credentials.
 
-Everything that writes happens in one transaction: the spent-signature entry, the profile and the
-credentials land together or not at all, so a refusal leaves no trace. Rate limits (see
-`models.ratelimit`): every attempt from a client address takes a token first, before any work; a
-wallet's token is taken only once its proof is verified, inside the transaction.
+The wallet proof comes first and writes nothing; for a contract wallet it is the one step that
+asks a chain node (`models.contract_wallets`). Everything that writes happens in one transaction:
+the spent-signature entry, the profile and the credentials land together or not at all, so a
+refusal leaves no trace. Rate limits (see `models.ratelimit`): every attempt from a client address
+takes a token first, before any work (and before any chain call); a wallet's token is taken only
+once its proof is verified, inside the transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .api_keys import api_key_secret, live_keys, new_api_key_row
+from .chain import NO_CHAINS, Chains
 from .config import DomainConfig, Exchange
+from .contract_wallets import prove_wallet
 from .db import Database
 from .enums import SELF_ONBOARDING_TYPES, ProfileType, SessionKind
 from .errors import AppError, ErrorCode
@@ -25,7 +29,7 @@ from .ledger import spend
 from .ratelimit import admit_client, admit_wallet
 from .sessions import Credentials, issue_access_session, issue_client_session
 from .tables import ApiKey, Profile, UsedSignature
-from .wallet import WalletProof, verify_wallet_proof, wallet_text
+from .wallet import WalletProof, wallet_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,9 @@ class Onboarded:
     """The profile was created by this onboarding (so it has no orders, positions or notes)."""
 
 
-async def onboard(db: Database, creds: Credentials, request: OnboardRequest) -> Onboarded:
+async def onboard(
+    db: Database, creds: Credentials, request: OnboardRequest, chains: Chains = NO_CHAINS
+) -> Onboarded:
     config = creds.config
     now = time.time()
     if request.client_ip is not None and config.rate_limit_per_ip is not None:
@@ -75,11 +81,14 @@ async def onboard(db: Database, creds: Credentials, request: OnboardRequest) -> 
             f"profile type {request.profile_type!r} cannot self-onboard; use {allowed}",
         )
     now_s, now_us = int(now), int(now * 1_000_000)
-    proof = verify_wallet_proof(
+    # The only step that may wait on a chain node (contract wallets), before any transaction.
+    proof = await prove_wallet(
         request.wallet,
         request.signature,
         request.timestamp,
         exchange,
+        exchange_id,
+        chains,
         now=now_s,
         ttl=config.signature_ttl,
     )
@@ -104,6 +113,7 @@ async def onboard(db: Database, creds: Credentials, request: OnboardRequest) -> 
             onboarded = await _client_session(session, creds, profile, now_s)
         else:
             onboarded = await _market_maker_session(session, creds, profile, now_s, now_us)
+    chains.on_onboarded(proof.kind)
     return dataclasses.replace(onboarded, created=created)
 
 

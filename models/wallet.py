@@ -1,15 +1,17 @@
-"""Proof that the caller owns a wallet: pure functions, no I/O.
+"""Proof that the caller owns a wallet by ECDSA: pure functions, no I/O.
 
 The signed text is `f"{sign_in_text}\\n{timestamp}"` (EIP-191 `personal_sign`) or the EIP-712
 typed data `signin{message: sign_in_text, timestamp}`; every configured text is tried under both
 schemes, most common first. The digests are built from keccak here (fast: the EIP-712 domain
-separator and text hashes are cached); tests pin them to eth-account's own encoders.
+separator and text hashes are cached); tests pin them to eth-account's own encoders. Contract
+wallets prove the same digests through their contract (`models.contract_wallets`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 
 import coincurve
@@ -25,6 +27,18 @@ _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 EIP712_DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId)"
 SIGNIN_TYPE = "signin(string message,uint256 timestamp)"
+ECDSA_SIGNATURE_BYTES = 65
+MAX_SIGNATURE_HEX_DIGITS = 8192
+"""A contract wallet's signature may be longer than 65 bytes: up to 8 KiB of hex (4 KiB), room
+for an EIP-6492-wrapped multisig or passkey signature with its factory call."""
+
+
+class ProofKind(StrEnum):
+    """How a wallet proved itself (also the metric label of onboardings by proof)."""
+
+    ECDSA = "ecdsa"
+    EIP1271 = "eip1271"
+    EIP6492 = "eip6492"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +60,7 @@ class WalletProof:
     address: bytes
     digest: bytes
     scheme: str
+    kind: ProofKind = ProofKind.ECDSA
 
 
 def _hex_body(text: object, field: str, hex_digits: int) -> str:
@@ -69,7 +84,28 @@ def wallet_text(address: bytes) -> str:
 
 def parse_signature(text: object) -> Signature:
     """`0x` + 130 hex (`r‖s‖v`) → a canonical signature, refusing anything malleable."""
-    raw = bytes.fromhex(_hex_body(text, "signature", 130))
+    return ecdsa_signature(bytes.fromhex(_hex_body(text, "signature", 2 * ECDSA_SIGNATURE_BYTES)))
+
+
+def parse_signature_bytes(text: object) -> bytes:
+    """`0x` + 130 to `MAX_SIGNATURE_HEX_DIGITS` hex digits (whole bytes) → the signature bytes."""
+    if not isinstance(text, str):
+        raise bad_input("signature must be a string")
+    body = text[2:] if text[:2] in ("0x", "0X") else ""
+    if (
+        not 2 * ECDSA_SIGNATURE_BYTES <= len(body) <= MAX_SIGNATURE_HEX_DIGITS
+        or len(body) % 2
+        or not _HEX_DIGITS.issuperset(body)
+    ):
+        raise bad_input(
+            "signature must be 0x followed by 130 hex digits (r‖s‖v), or for a contract wallet "
+            f"an even number of hex digits from 130 to {MAX_SIGNATURE_HEX_DIGITS}"
+        )
+    return bytes.fromhex(body)
+
+
+def ecdsa_signature(raw: bytes) -> Signature:
+    """65 bytes `r‖s‖v` → a canonical signature, refusing anything malleable."""
     r = int.from_bytes(raw[:32], "big")
     s = int.from_bytes(raw[32:64], "big")
     v = raw[64]
@@ -158,23 +194,44 @@ def verify_wallet_proof(
     now: int,
     ttl: int,
 ) -> WalletProof:
-    """Check format, then freshness, then the signer; raise the first rule broken."""
+    """An ECDSA proof only: check format, then freshness, then the signer; raise the first rule
+    broken. (Onboarding goes through `models.contract_wallets.prove_wallet`, which starts here.)"""
     address = parse_wallet(wallet)
     parsed = parse_signature(signature)
     check_timestamp(timestamp, now=now, ttl=ttl)
-    first_signer: bytes | None = None
+    proof = ecdsa_proof(address, parsed, exchange, timestamp)
+    if proof is None:
+        raise ecdsa_mismatch(address, parsed, exchange, timestamp)
+    return proof
+
+
+def ecdsa_proof(
+    address: bytes, signature: Signature, exchange: Exchange, timestamp: int
+) -> WalletProof | None:
+    """The proof when `address`'s key made `signature` over any candidate digest."""
     for scheme, digest in candidate_digests(exchange, timestamp):
-        signer = recover_address(digest, parsed)
-        if signer == address:
+        if recover_address(digest, signature) == address:
             return WalletProof(address=address, digest=digest, scheme=scheme)
-        first_signer = first_signer or signer
+    return None
+
+
+def ecdsa_mismatch(
+    address: bytes, signature: Signature, exchange: Exchange, timestamp: int
+) -> AppError:
+    """SIGNATURE_MISMATCH naming who did make the signature, read over the first digest."""
+    first_signer = next(
+        filter(
+            None, (recover_address(d, signature) for _, d in candidate_digests(exchange, timestamp))
+        ),
+        None,
+    )
     wallet_shown = to_checksum_address(address)
     if first_signer is None:
-        raise AppError(
+        return AppError(
             ErrorCode.SIGNATURE_MISMATCH,
             f"signature does not recover to any address; it was not made for wallet {wallet_shown}",
         )
-    raise AppError(
+    return AppError(
         ErrorCode.SIGNATURE_MISMATCH,
         f"signature was made by {to_checksum_address(first_signer)} (read as EIP-191 over the "
         f"current sign-in text), not by wallet {wallet_shown}; sign the sign-in text followed by "

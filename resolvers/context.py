@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from models.chain import NO_CHAINS, Chains
 from models.client_ip import parse_address
 from models.db import Database
 from models.errors import AppError, ErrorCode
@@ -26,6 +27,8 @@ class Context:
     """An admin token is configured at all; without one the admin API is off."""
     client_ip: str | None = None
     """The caller's address (see `api.client_ip`); rate limits key on it."""
+    chains: Chains = NO_CHAINS
+    """The chain nodes contract-wallet proofs ask (see `models.chain`)."""
     loaders: Loaders = field(init=False)
     _session: AuthSession | None = field(default=None, init=False)
 

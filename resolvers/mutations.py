@@ -12,7 +12,13 @@ from .types import Info, OnboardPayload, ProfileTypeEnum
 @strawberry.input(description="A signed sign-in message. See `exchanges` for the texts to sign.")
 class OnboardInput:
     wallet: str = strawberry.field(description="0x + 40 hex; case does not matter.")
-    signature: str = strawberry.field(description="0x + 130 hex (r‖s‖v), v ∈ {0, 1, 27, 28}.")
+    signature: str = strawberry.field(
+        description=(
+            "A key's signature: 0x + 130 hex (r‖s‖v), v ∈ {0, 1, 27, 28}. A contract wallet's "
+            "(ERC-1271, or ERC-6492-wrapped when not deployed yet): 0x + up to 8192 hex. "
+            "See `exchanges { contractWallets }`."
+        )
+    )
     timestamp: Int64 = strawberry.field(
         description="Unix seconds: the signature's expiry, and the number in the signed message."
     )
@@ -45,7 +51,9 @@ class OnboardingMutation:
             profile_type=enums.ProfileType(input.profile_type).value,
             client_ip=info.context.client_ip,
         )
-        onboarded = await onboard(info.context.db, info.context.credentials, request)
+        onboarded = await onboard(
+            info.context.db, info.context.credentials, request, info.context.chains
+        )
         if onboarded.created and onboarded.profile.id is not None:
             info.context.loaders.know_empty(onboarded.profile.id)
         return OnboardPayload.of(onboarded)

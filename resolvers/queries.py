@@ -25,6 +25,12 @@ class Exchange:
         )
     )
     eip712_domain: Eip712Domain
+    contract_wallets: bool = strawberry.field(
+        description=(
+            "Smart-contract wallets (ERC-1271; ERC-6492 when not deployed yet) may onboard: the "
+            "service has a node of this exchange's chain. Otherwise only keys (65-byte ECDSA)."
+        )
+    )
 
 
 @strawberry.type
@@ -44,6 +50,7 @@ class ExchangeQuery:
                     version=exchange.eip712_version,
                     chain_id=exchange.chain_id,
                 ),
+                contract_wallets=info.context.chains.supports(exchange.chain_id),
             )
             for exchange_id, exchange in sorted(info.context.credentials.config.exchanges.items())
         ]
