@@ -33,6 +33,7 @@ from models.signed_requests import (
     validate_access_token,
 )
 from models.tables import Profile
+from resolvers.errors import log_refusal
 
 from .client_ip import caller_ip
 from .legacy_input import (
@@ -119,7 +120,7 @@ def legacy_route(path: str, method: str, handler: Handler) -> Route:
         try:
             reply = await handler(request, services)
         except AppError as error:
-            log.info("refused", extra={"fields": {"path": path, "code": error.code.value}})
+            log_refusal(path, (error.code,), caller_ip(request, services.settings.trusted_proxies))
             return error_response(error, decimals)
         except Exception as error:
             return error_response(_unexpected(request, error), decimals)

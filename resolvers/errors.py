@@ -34,11 +34,13 @@ _SUGGESTION = " Did you mean"
 # scalar or enum, "… cannot represent <what>: <value>". (Our own scalars never quote it.)
 _FOUND = re.compile(r"[,;]? [Ff]ound: .*\Z", re.DOTALL)
 _REPRESENT = re.compile(r"(cannot represent [^:]*): .*\Z", re.DOTALL)
+_NOT_IN_ENUM = re.compile(r"Value '.*' does not exist in '(\w+)' enum", re.DOTALL)
 
 
 def without_values(message: str) -> str:
     """A coercion error that says which variable (and path) is wrong and why, quoting nothing."""
     cut = _REPRESENT.sub(r"\1", _FOUND.sub("", message))
+    cut = _NOT_IN_ENUM.sub(r"not a value of enum '\1'", cut)
     return cut if cut.endswith((".", "?")) else cut + "."
 
 
