@@ -10,7 +10,7 @@ PY_STAMP     := $(VENV)/.installed
 ASSETS_STAMP := api/explorer/node_modules/.installed
 AUDIT_STAMP  := tests/http_audit/node_modules/.installed
 
-.PHONY: install run test lint schema migration clean bench
+.PHONY: install run test lint schema migration clean bench docs
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,3 +64,7 @@ bench: install
 
 clean:
 	rm -rf $(VENV) api/explorer/node_modules tests/http_audit/node_modules var .pytest_cache .mypy_cache .ruff_cache
+
+# Re-generate docs/errors.md from the error registry, models/errors.py (a test fails while it drifts).
+docs: install
+	$(BIN)/python -m api.docs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from decimal import Decimal
@@ -18,13 +19,13 @@ from models.config import BFX_SIGN_IN_TEXT
 from models.errors import AppError, ErrorCode
 from tests.api.legacy import (
     ENVELOPE_KEYS,
-    VENDORED_SEED,
+    SEED,
+    SEED_SHA256,
     add_trading_rows,
     ok_item,
     onboard_rest,
     refusal,
     seed,
-    shared_seed,
 )
 from tests.api.test_onboard import ok, onboard, row_counts, signed
 from tests.api.test_sessions import me
@@ -97,11 +98,9 @@ def assert_same_shape(real: Any, example: Any, where: str = "$") -> None:
         )
 
 
-def test_the_vendored_seed_is_the_projects_seed() -> None:
-    original = shared_seed()
-    if original is None:
-        pytest.skip("the project's shared/seed directory is not above this checkout")
-    assert json.loads(VENDORED_SEED.read_text()) == json.loads(original.read_text())
+def test_the_seed_fixture_is_the_original_byte_for_byte() -> None:
+    """Every shape test compares with it; an edit to the copy would move the goalposts."""
+    assert hashlib.sha256(SEED.read_bytes()).hexdigest() == SEED_SHA256
 
 
 def test_client_response_matches_the_seed_exactly(client: TestClient, services: Services) -> None:
