@@ -254,9 +254,8 @@ def test_a_worker_killed_mid_onboarding_leaves_no_partial_rows(
             assert time.monotonic() < deadline, "the killed worker was not replaced"
             time.sleep(0.1)
         died = [json.loads(line) for line in instance.log().splitlines() if " died" in line]
-        assert [(line["level"], line["msg"]) for line in died] == [
-            ("warning", f"Child process [{victim}] died")
-        ]
+        assert f"Child process [{victim}] died" in [line["msg"] for line in died]
+        assert {line["level"] for line in died} == {"warning"}
 
         async def retry() -> list[str | None]:
             async with new_client() as client:
