@@ -6,8 +6,11 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -16,6 +19,7 @@ from models import migrations
 from models.db import Database
 from tests.cluster import CONSOLE_SCRIPT, Instance
 from tests.conftest import throwaway_postgres_database
+from tests.live_server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -154,3 +158,61 @@ def test_seed_help_shows_its_defaults() -> None:
     )
     for default in ("exchange id (default: rbx)", "(default: 50)", "(default: 4)", "(default: 8)"):
         assert default in " ".join(result.stdout.split())
+
+
+def test_an_installed_package_serves_without_the_source_tree(tmp_path: Path) -> None:
+    """`pip install .` then `serve`: migrations ship with the package, a new SQLite file is
+    created, and the explorer, whose npm assets are not part of the package, says how to get
+    them instead of failing."""
+    root = Path(__file__).resolve().parents[2]
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(  # noqa: S603 - pip on this checkout
+        [*pip, "wheel", "--no-deps", str(root), "-w", str(tmp_path / "wheel")],
+        check=True,
+        timeout=300,
+    )
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    site = tmp_path / "site"
+    subprocess.run(  # noqa: S603 - pip, installing the wheel just built
+        [*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, timeout=300
+    )
+    port = free_port()
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ONBOARDING_")}
+    serve = (
+        "import api, sys; print(api.__file__, file=sys.stderr, flush=True); "
+        f"from api.cli import main; main(['serve', '--port', '{port}'])"
+    )
+    process = subprocess.Popen(  # noqa: S603 - the installed package's CLI
+        [sys.executable, "-c", serve],
+        cwd=workdir,
+        env={**environment, "PYTHONPATH": str(site)},  # the installed copy, not this checkout
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "the installed package did not start"
+            time.sleep(0.2)
+        answer = httpx.post(f"{base}/graphql", json={"query": "{ serverTime }"})
+        assert isinstance(answer.json()["data"]["serverTime"], int)
+        page = httpx.get(f"{base}/graphql", headers={"accept": "text/html"})
+        assert page.status_code == 200
+        asset = httpx.get(f"{base}/graphql/explorer/graphiql.min.js")
+        assert asset.status_code == 503
+        assert "npm ci --prefix api/explorer" in asset.text
+        assert (workdir / "var" / "onboarding.db").is_file()
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+    assert output.startswith(str(site / "api" / "__init__.py"))  # not this checkout's copy
+    assert "created the SQLite database var/onboarding.db" in output
