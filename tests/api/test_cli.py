@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,7 +18,7 @@ from models import migrations
 from models.db import Database
 from tests.cluster import CONSOLE_SCRIPT, Instance
 from tests.conftest import throwaway_postgres_database
-from tests.live_server import free_port
+from tests.live_server import free_port, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -193,16 +192,7 @@ def test_an_installed_package_serves_without_the_source_tree(tmp_path: Path) -> 
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "the installed package did not start"
-            time.sleep(0.2)
+        wait_until_ready(base, process)
         answer = httpx.post(f"{base}/graphql", json={"query": "{ serverTime }"})
         assert isinstance(answer.json()["data"]["serverTime"], int)
         page = httpx.get(f"{base}/graphql", headers={"accept": "text/html"})
