@@ -3,7 +3,8 @@
 `migrate` brings the database to this release's schema; `serve` refuses to start on a database
 that is behind it (and says to run `migrate`), so a deployment cannot serve a half-built schema.
 A database that a *later* release already migrated is served with a warning: releases only add
-to the schema before the code that stops using something ships (see docs/operations.md, zero downtime).
+to the schema before the code that stops using something ships (docs/operations.md, zero
+downtime).
 """
 
 from __future__ import annotations
@@ -284,7 +285,7 @@ async def _reseal(settings: Settings) -> int:
 
 
 def reseal(_: argparse.Namespace) -> None:
-    """Last step of an at-rest key rotation (docs/operations.md): afterwards the previous keys can go."""
+    """Last step of an at-rest key rotation (docs/operations.md): then the old keys can go."""
     settings = _settings()
     configure_logging(settings.log_level)
     try:
