@@ -57,6 +57,11 @@ def signed_out(body: dict[str, Any]) -> bool:
     return body == {"data": {"me": None}}
 
 
+def signed_in(body: dict[str, Any]) -> bool:
+    """`me` answered a profile: the token names a live session."""
+    return "errors" not in body and body["data"]["me"] is not None
+
+
 def refresh(client: TestClient, token: str) -> dict[str, Any]:
     return call(client, REFRESH, {"token": token})
 
@@ -124,7 +129,7 @@ def test_reuse_revokes_the_whole_family_and_only_it(client: TestClient) -> None:
     other_family = client_session(client, signer, ahead=101)
     second = refresh(client, first["refreshToken"])["data"]["refreshSession"]
     third = refresh(client, second["refreshToken"])["data"]["refreshSession"]
-    assert "errors" not in me(client, third["jwt"])
+    assert signed_in(me(client, third["jwt"]))
 
     assert code(refresh(client, first["refreshToken"])) == "REFRESH_TOKEN_REUSED"
 
@@ -166,7 +171,7 @@ def test_logout_ends_one_session_and_logout_everywhere_ends_all(client: TestClie
     }
     assert signed_out(me(client, a["jwt"]))
     assert code(refresh(client, a["refreshToken"])) == "REFRESH_TOKEN_NOT_FOUND"
-    assert "errors" not in me(client, b["jwt"])
+    assert signed_in(me(client, b["jwt"]))
 
     ended = call(client, "mutation { logoutEverywhere }", Authorization=f"Bearer {b['jwt']}")
     assert ended["data"] == {"logoutEverywhere": 2}
@@ -203,7 +208,7 @@ def test_edited_claims_unsigned_and_foreign_tokens_are_refused(
     assert signed_out(me(client, foreign))
     # A refresh token whose type claim is edited to "access" is not an access token either.
     assert signed_out(me(client, _forge(victim["refreshToken"], typ="access")))
-    assert "errors" not in me(client, victim["jwt"])
+    assert signed_in(me(client, victim["jwt"]))
 
 
 def test_a_session_past_its_stored_expiry_is_refused(
@@ -236,12 +241,12 @@ def test_jwt_signing_key_rotation_keeps_sessions_alive(settings: Settings) -> No
         }
     )
     with TestClient(create_app(during)) as test_client:
-        assert "errors" not in me(test_client, session["jwt"])
+        assert signed_in(me(test_client, session["jwt"]))
         renewed = refresh(test_client, session["refreshToken"])["data"]["refreshSession"]
         assert pyjwt.get_unverified_header(renewed["jwt"])["kid"] == key_id(new_secret)
     after = settings.model_copy(update={"jwt_secret": SecretStr(new_secret)})
     with TestClient(create_app(after)) as test_client:
-        assert "errors" not in me(test_client, renewed["jwt"])
+        assert signed_in(me(test_client, renewed["jwt"]))
         assert signed_out(me(test_client, session["jwt"]))  # old key retired
 
 
@@ -262,4 +267,4 @@ def test_a_cross_site_form_cannot_ride_the_jwt_cookie(client: TestClient) -> Non
         assert client.get("/graphql", params={"query": "mutation { logout }"}).status_code >= 400
     finally:
         client.cookies.clear()
-    assert "errors" not in me(client, session["jwt"])
+    assert signed_in(me(client, session["jwt"]))
