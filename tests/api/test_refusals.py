@@ -130,6 +130,7 @@ def test_refusals_of_the_http_request_and_of_the_legacy_routes_are_logged(
         json={"wallet": "0x123", "signature": "0x00", "isClient": True},
         headers={"RBT-TS": str(ts)},
     )
+    client.delete("/account")
     assert refusal_lines(caplog) == [
         {
             "msg": "refused",
@@ -141,6 +142,12 @@ def test_refusals_of_the_http_request_and_of_the_legacy_routes_are_logged(
             "msg": "refused",
             "route": "/onboarding",
             "code": "BAD_USER_INPUT",
+            "client": PEER,
+        },
+        {
+            "msg": "refused",
+            "route": "/account",
+            "code": "METHOD_NOT_ALLOWED",
             "client": PEER,
         },
     ]
