@@ -20,7 +20,7 @@ SERVE_NPM := api/explorer
 TEST_NPM  := tests/http_audit tests/browser examples/frontend tests/chain
 npm_stamp  = $(addsuffix /node_modules/.installed,$(1))
 
-.PHONY: install install-test run test lint schema migration clean bench
+.PHONY: install install-test run test lint schema migration clean bench docs
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -79,3 +79,7 @@ bench: install
 
 clean:
 	rm -rf $(VENV) $(addsuffix /node_modules,$(SERVE_NPM) $(TEST_NPM)) var .pytest_cache .mypy_cache .ruff_cache
+
+# Re-generate docs/errors.md from the error registry, models/errors.py (a test fails while it drifts).
+docs: install
+	$(BIN)/python -m api.docs

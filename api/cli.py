@@ -3,7 +3,8 @@
 `migrate` brings the database to this release's schema; `serve` refuses to start on a database
 that is behind it (and says to run `migrate`), so a deployment cannot serve a half-built schema.
 A database that a *later* release already migrated is served with a warning: releases only add
-to the schema before the code that stops using something ships (see README, zero downtime).
+to the schema before the code that stops using something ships (docs/operations.md, zero
+downtime).
 """
 
 from __future__ import annotations
@@ -13,15 +14,19 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from models.db import Database, database_failure, safe_url
 from models.errors import AppError
@@ -31,7 +36,7 @@ from models.secretbox import SecretBox
 from models.seed import Seeded, seed_profile
 
 from .observability import configure_logging
-from .settings import Settings
+from .settings import Env, Settings
 
 log = logging.getLogger("onboarding.cli")
 T = TypeVar("T")
@@ -123,10 +128,74 @@ def metrics_directory() -> Iterator[Path]:
         del os.environ[MULTIPROC_ENV]
 
 
+def new_sqlite_file(database_url: str) -> Path | None:
+    """The file of a SQLite database that does not exist yet (the embedded default's first
+    start), else None: an existing file, `:memory:` or any other engine."""
+    parsed = make_url(database_url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)
+    return None if path.exists() else path
+
+
+@contextmanager
+def quiet_migrations() -> Iterator[None]:
+    """Alembic announces every step at INFO; a command that migrates on the side says it once."""
+    alembic = logging.getLogger("alembic")
+    level = alembic.level
+    alembic.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        alembic.setLevel(level)
+
+
+def _release() -> str:
+    try:
+        return version("onboarding-api")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+class _WorkerDeathIsAWarning(logging.Filter):
+    """uvicorn's supervisor reports a worker that died at INFO; an operator should see it.
+
+    A logger drops records below its level before any filter runs, so `install` lets INFO
+    through to this filter, which then holds everything else to the configured level."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING and record.getMessage().endswith(" died"):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return record.levelno >= self.level
+
+    @classmethod
+    def install(cls) -> None:
+        supervisor = logging.getLogger("uvicorn.error")
+        level = supervisor.getEffectiveLevel()
+        supervisor.setLevel(min(level, logging.INFO))
+        supervisor.addFilter(cls(level))
+
+
+def _exit_cleanly(_signal: int, _frame: FrameType | None) -> None:
+    """uvicorn re-raises SIGTERM once its graceful drain is done (one worker: exit 143); the
+    drain is the whole point, so the process then ends with 0, as the supervisor does."""
+    sys.exit(0)
+
+
 def serve(args: argparse.Namespace) -> None:
     settings = _settings()
     configure_logging(settings.log_level)
-    revision, state = _run(settings, _schema_state(settings))
+    created = new_sqlite_file(settings.database_url)
+    if created is not None:
+        with quiet_migrations():
+            _, revision = _run(settings, _migrate(settings))
+        log.info("created the SQLite database %s at schema revision %s", created, revision)
+    with quiet_migrations():
+        revision, state = _run(settings, _schema_state(settings))
     if state is SchemaState.BEHIND:
         sys.exit(
             f"onboarding-api: the database schema is at revision {revision or '(empty)'} but "
@@ -140,6 +209,19 @@ def serve(args: argparse.Namespace) -> None:
             revision,
             head(),
         )
+    log.info(
+        "starting",
+        extra={
+            "fields": {
+                "env": settings.env.value,
+                "database": safe_url(settings.database_url),
+                "workers": args.workers,
+                "version": _release(),
+            }
+        },
+    )
+    _WorkerDeathIsAWarning.install()
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     with metrics_directory():
         uvicorn.run(
             "api.app:app_from_environment",
@@ -157,7 +239,8 @@ def serve(args: argparse.Namespace) -> None:
 async def _seed(settings: Settings, args: argparse.Namespace) -> Seeded:
     db = _database(settings)
     try:
-        await db.migrate()
+        with quiet_migrations():
+            await db.migrate()
         return await seed_profile(
             db,
             settings,
@@ -173,6 +256,11 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> Seeded:
 
 def seed(args: argparse.Namespace) -> None:
     settings = _settings()
+    if settings.env is Env.PROD and not args.force:
+        sys.exit(
+            "onboarding-api seed: ONBOARDING_ENV=prod: refusing to write demo data into "
+            f"{safe_url(settings.database_url)}; pass --force if you really mean it"
+        )
     try:
         result = _run(settings, _seed(settings, args))
     except AppError as error:
@@ -197,7 +285,7 @@ async def _reseal(settings: Settings) -> int:
 
 
 def reseal(_: argparse.Namespace) -> None:
-    """Last step of an at-rest key rotation (README): afterwards the previous keys can go."""
+    """Last step of an at-rest key rotation (docs/operations.md): then the old keys can go."""
     settings = _settings()
     configure_logging(settings.log_level)
     try:
@@ -229,14 +317,24 @@ def build_parser() -> argparse.ArgumentParser:
         "seed",
         help="create a wallet's profile if missing and fill it with plausible demo data",
         description=(
-            "Idempotent: the same arguments rewrite the same rows; larger counts add rows."
+            "Idempotent: the same arguments rewrite the same rows; larger counts add rows. "
+            "Migrates the database first. Refuses ONBOARDING_ENV=prod unless --force."
         ),
     )
     seed_parser.add_argument("--wallet", required=True, help="0x + 40 hex, any case")
-    seed_parser.add_argument("--exchange", default="rbx", help="exchange id (default rbx)")
-    seed_parser.add_argument("--orders", type=int, default=50)
-    seed_parser.add_argument("--positions", type=int, default=4)
-    seed_parser.add_argument("--notifications", type=int, default=8)
+    seed_parser.add_argument("--exchange", default="rbx", help="exchange id (default: %(default)s)")
+    seed_parser.add_argument(
+        "--orders", type=int, default=50, help="orders to write (default: %(default)s)"
+    )
+    seed_parser.add_argument(
+        "--positions", type=int, default=4, help="positions to write (default: %(default)s)"
+    )
+    seed_parser.add_argument(
+        "--notifications", type=int, default=8, help="notifications to write (default: %(default)s)"
+    )
+    seed_parser.add_argument(
+        "--force", action="store_true", help="write into a prod database (ONBOARDING_ENV=prod)"
+    )
     seed_parser.set_defaults(run=seed)
     return parser
 

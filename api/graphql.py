@@ -32,6 +32,7 @@ from strawberry.types import ExecutionResult
 
 from models.errors import ErrorCode
 from resolvers.context import Context
+from resolvers.errors import log_refusal
 from resolvers.limits import GraphQLLimits
 from resolvers.schema import Schema, build_schema
 
@@ -172,6 +173,9 @@ class GraphQLView(GraphQL[Context, None]):
     def _refusal(self, request: Request, status: int, reason: str) -> Response:
         """A refusal of the HTTP request itself, still as a GraphQL response with a code."""
         code = _STATUS_CODES.get(status, ErrorCode.BAD_REQUEST)
+        log_refusal(
+            "/graphql", (code,), caller_ip(request, services_of(request).settings.trusted_proxies)
+        )
         media_type = negotiate(request.headers.get("accept")) or JSON
         response = Response(
             self.encode_json({"errors": [{"message": reason, "extensions": {"code": code}}]}),

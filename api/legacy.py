@@ -32,6 +32,7 @@ from models.signed_requests import (
     validate_access_token,
 )
 from models.tables import Profile
+from resolvers.errors import log_refusal
 
 from .client_ip import caller_address, caller_ip
 from .legacy_input import (
@@ -111,15 +112,17 @@ def legacy_route(path: str, method: str, handler: Handler) -> Route:
         await request.body()
         services = services_of(request)
         decimals = services.settings.legacy_decimals
+        client_ip = caller_ip(request, services.settings.trusted_proxies)
         if request.method not in allowed:
             wrong = AppError(ErrorCode.METHOD_NOT_ALLOWED, f"use {method} {path}")
+            log_refusal(path, (wrong.code,), client_ip)
             response = error_response(wrong, decimals)
             response.headers["Allow"] = ", ".join(sorted(allowed))
             return response
         try:
             reply = await handler(request, services)
         except AppError as error:
-            log.info("refused", extra={"fields": {"path": path, "code": error.code.value}})
+            log_refusal(path, (error.code,), client_ip)
             return error_response(error, decimals)
         except Exception as error:
             return error_response(_unexpected(request, error), decimals)

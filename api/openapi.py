@@ -226,12 +226,7 @@ RBT_TS = _header(
     "The signature's expiry, integer unix seconds, within the next signature TTL (600 s).",
     required=True,
 )
-SIGNING_HEADERS = [
-    RBT_TS,
-    _header("RBT-SIGNATURE", "0x + hex HMAC-SHA256 of the payload (see info.description)."),
-    _header("RBT-API-KEY", "Market makers: the API key (apiSecret.Key)."),
-    _header("RBT-JWT", "Clients: the access JWT (or the `jwt` cookie)."),
-]
+SIGNING_HEADERS = [RBT_TS]  # the credentials themselves are the security schemes below
 REQUEST_ID = _header("X-Request-ID", "Echoed back; minted when absent.")
 SIGNING = (
     "Signed calls send RBT-TS and RBT-SIGNATURE = '0x' + hex(HMAC_SHA256(key=bytes.fromhex("
@@ -263,12 +258,15 @@ def _rate_limited(response: Schema) -> Schema:
     return {**response, "headers": {**response["headers"], "Retry-After": wait}}
 
 
-def _responses(ok: Schema, *, signed: bool) -> dict[str, Schema]:
+def _responses(ok: Schema, *statuses: str) -> dict[str, Schema]:
+    """Success plus exactly the refusals this route can give (and the two anything can: 405 for
+    a method it does not take, 500 for a bug)."""
     error = _ref("ErrorEnvelope")
-    responses = {
-        "200": _json(ok, "Success: one envelope, `success: true`."),
+    every = {
         "400": _json(error, "Malformed input: the `error` text names what to fix."),
         "401": _json(error, "Not authenticated: bad or missing credentials or signature."),
+        "403": _json(error, "NOT_ALLOWED_FOR_IP: outside the API key's allow-list."),
+        "405": _json(error, "METHOD_NOT_ALLOWED: the `Allow` header names the method."),
         "413": {"description": "The body is larger than the configured limit."},
         "429": _rate_limited(_json(error, "RATE_LIMITED: too many onboarding attempts.")),
         "500": _json(error, "A bug: the text carries a request id."),
@@ -278,15 +276,52 @@ def _responses(ok: Schema, *, signed: bool) -> dict[str, Schema]:
             "with Retry-After), is unavailable; retry.",
         ),
     }
-    if signed:
-        responses["403"] = _json(error, "NOT_ALLOWED_FOR_IP: outside the API key's allow-list.")
-    return responses
+    wanted = sorted({*statuses, "405", "500"})
+    return {
+        "200": _json(ok, "Success: one envelope, `success: true`."),
+        **{status: every[status] for status in wanted},
+    }
+
+
+SECURITY_SCHEMES: dict[str, Schema] = {
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "RBT-API-KEY",
+        "description": "Market makers: the API key (`apiSecret.Key`), with `hmac`.",
+    },
+    "hmac": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "RBT-SIGNATURE",
+        "description": "The HMAC of the call, with `RBT-TS`: " + SIGNING,
+    },
+    "rbtJwt": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "RBT-JWT",
+        "description": "Clients: the access JWT, with `hmac` signed by its `randomSecret`.",
+    },
+    "jwtCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "jwt",
+        "description": "Clients: the access JWT as the `jwt` cookie (as `rbtJwt`).",
+    },
+}
+SIGNED: list[dict[str, list[str]]] = [
+    {"apiKey": [], "hmac": []},
+    {"rbtJwt": [], "hmac": []},
+    {"jwtCookie": [], "hmac": []},
+]
+"""A signed call: a market maker's key or a client's JWT, and the HMAC either way."""
 
 
 def openapi_document(decimals: LegacyDecimals) -> Schema:
     client_or_mm = {"oneOf": [_ref("ClientOnboarding"), _ref("MarketMakerOnboarding")]}
     return {
         "openapi": "3.1.0",
+        "servers": [{"url": "/", "description": "The server that serves this document."}],
         "info": {
             "title": "onboarding-api legacy REST",
             "version": "1",
@@ -314,7 +349,7 @@ def openapi_document(decimals: LegacyDecimals) -> Schema:
                     },
                     "responses": _responses(
                         _envelope(client_or_mm, "Clients also get the `jwt` cookie."),
-                        signed=False,
+                        *("400", "413", "429", "503"),
                     ),
                 }
             },
@@ -327,9 +362,11 @@ def openapi_document(decimals: LegacyDecimals) -> Schema:
                         "required": True,
                         "content": {"application/json": {"schema": _ref("JwtRequest")}},
                     },
+                    # A client's /jwt is signed with the randomSecret its refresh token names.
+                    "security": [{"hmac": []}, *SIGNED],
                     "responses": _responses(
                         _envelope({"oneOf": [_ref("ClientJwt"), _ref("MarketMakerJwt")]}, "JWT"),
-                        signed=True,
+                        *("400", "401", "403", "413", "503"),
                     ),
                 }
             },
@@ -338,7 +375,10 @@ def openapi_document(decimals: LegacyDecimals) -> Schema:
                     "operationId": "account",
                     "summary": "The caller's profile (signed)",
                     "parameters": [*SIGNING_HEADERS, REQUEST_ID],
-                    "responses": _responses(_envelope(_ref("Profile"), "[profile]"), signed=True),
+                    "security": SIGNED,
+                    "responses": _responses(
+                        _envelope(_ref("Profile"), "[profile]"), "400", "401", "403", "503"
+                    ),
                 }
             },
             "/account/validate": {
@@ -350,19 +390,19 @@ def openapi_document(decimals: LegacyDecimals) -> Schema:
                         _header("RBT-JWT", "The JWT, when not in the query."),
                         REQUEST_ID,
                     ],
-                    # 403 too: a session minted from an API key is held to the key's allow-list.
-                    "responses": _responses(_envelope(_ref("Validation"), "Valid."), signed=True),
+                    # 403: a session minted from an API key is held to the key's allow-list.
+                    "responses": _responses(
+                        _envelope(_ref("Validation"), "Valid."), "400", "401", "403", "503"
+                    ),
                 }
             },
             "/srvtimestamp": {
                 "get": {
                     "operationId": "serverTime",
                     "summary": "Server time in unix seconds",
-                    "responses": _responses(
-                        _envelope({"type": "integer"}, "[unix seconds]"), signed=False
-                    ),
+                    "responses": _responses(_envelope({"type": "integer"}, "[unix seconds]")),
                 }
             },
         },
-        "components": {"schemas": _schemas(decimals)},
+        "components": {"schemas": _schemas(decimals), "securitySchemes": SECURITY_SCHEMES},
     }

@@ -48,7 +48,7 @@ class Settings(DomainConfig, BaseSettings):
     """Seconds `serve` lets in-flight requests finish after SIGTERM before closing them."""
     previous_jwt_secrets: tuple[SecretStr, ...] = ()
     previous_secrets_keys: tuple[SecretStr, ...] = ()
-    """Retired `secrets_key` values: what they sealed still opens (see README, rotation)."""
+    """Retired `secrets_key` values: what they sealed still opens (docs/operations.md)."""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: str = "INFO"
     legacy_decimals: LegacyDecimals = LegacyDecimals.NUMBER

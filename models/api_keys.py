@@ -1,6 +1,6 @@
 """API keys: creating, renewing, revoking, and warning before they expire.
 
-Rules (README, "API keys"):
+Rules (docs/market-makers.md, "API keys"):
 - A profile holds at most `MAX_LIVE_KEYS` *live* keys (not revoked, not expired), the onboarding
   key included. Revoked and expired keys do not count: they can never authenticate again, and a
   bot that rotates keys must not run out of quota. `createApiKey` is refused at the cap

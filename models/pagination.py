@@ -54,12 +54,18 @@ def _int64(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value in _INT64
 
 
+def _storable(text: str) -> bool:
+    """What an id column can hold: no NUL, and UTF-8-encodable (JSON escapes can spell a lone
+    surrogate, which a driver would fail to send)."""
+    return "\x00" not in text and not any("\ud800" <= char <= "\udfff" for char in text)
+
+
 def decode_order_cursor(cursor: str) -> tuple[int, str]:
     """(created_at, id) of the last order seen."""
     key = _decode(ORDER_HISTORY, cursor)
     match key:
         case [int() as created_at, str() as order_id] if (
-            _int64(created_at) and len(order_id) <= 64 and "\x00" not in order_id
+            _int64(created_at) and len(order_id) <= 64 and _storable(order_id)
         ):
             return created_at, order_id
     raise bad_input(f"`after` is not a cursor of this list ({ORDER_HISTORY})")

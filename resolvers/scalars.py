@@ -20,7 +20,7 @@ def _parse_int64(value: object) -> int:
     if isinstance(value, str):
         text = value.strip()
         if not text.lstrip("-").isdigit() or not text.isascii() or len(text) > 20:
-            raise ValueError(f"Int64 cannot represent {value!r}")
+            raise ValueError("Int64 must be an integer or a string of at most 20 digits")
         value = int(text)
     if not _INT64_MIN <= value <= _INT64_MAX:
         raise ValueError("Int64 is out of range")
@@ -46,7 +46,7 @@ def _parse_decimal(value: object) -> Decimal:
     try:
         parsed = Decimal(value)
     except InvalidOperation as exc:
-        raise ValueError(f"Decimal cannot represent {value!r}") from exc
+        raise ValueError('Decimal must be a number such as "12.5"') from exc
     if not parsed.is_finite():
         raise ValueError("Decimal must be finite")
     return parsed

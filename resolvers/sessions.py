@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from models.errors import AppError, ErrorCode
 from models.sessions import (
     refresh_client_session,
     require_wallet_proof,
@@ -32,9 +33,20 @@ async def viewer_profile(info: Info) -> ProfileNode:
 
 @strawberry.type
 class SessionQuery:
-    @strawberry.field(description="The caller's profile (needs an access JWT).")
-    async def me(self, info: Info) -> ProfileNode:
-        return await viewer_profile(info)
+    @strawberry.field(
+        description=(
+            "The caller's profile, or null without a valid access JWT (signed out, expired, "
+            "revoked), so a signed-out page still gets the rest of its query. Operations that "
+            "need a session answer UNAUTHENTICATED instead."
+        )
+    )
+    async def me(self, info: Info) -> ProfileNode | None:
+        try:
+            return await viewer_profile(info)
+        except AppError as refused:
+            if refused.code is ErrorCode.UNAUTHENTICATED:
+                return None
+            raise
 
 
 @strawberry.type

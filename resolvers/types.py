@@ -328,11 +328,14 @@ class ProfileNode:
             "The profile's API keys (live, expired and recently revoked), newest first; never "
             "their secrets. Only the owner sees them: a caller whose access JWT belongs to this "
             "profile, or the `onboard` response that just proved the wallet. Anyone else gets "
-            "null with FORBIDDEN (UNAUTHENTICATED without credentials)."
+            "null with FORBIDDEN, the admin token included (UNAUTHENTICATED without credentials)."
         )
     )
     async def api_keys(self, info: Info) -> list[ApiKeyNode] | None:
-        if not self.owner_proven and await info.context.profile_id() != self._id:
+        # The admin token is a caller too, just not the owner: FORBIDDEN, like any stranger's.
+        if not self.owner_proven and (
+            info.context.admin or await info.context.profile_id() != self._id
+        ):
             raise AppError(ErrorCode.FORBIDDEN, "only the profile's owner may list its API keys")
         rows = await info.context.loaders.api_keys.load(self._id)
         now_s = int(time.time())

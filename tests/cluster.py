@@ -51,8 +51,8 @@ class Instance:
             # own tests (tests/api/test_rate_limits.py) and would only hide what is tested here.
             ONBOARDING_RATE_LIMIT_PER_IP="null",
             ONBOARDING_RATE_LIMIT_PER_WALLET="null",
-            **{f"ONBOARDING_{key.upper()}": value for key, value in env.items()},
         )
+        environment.update({f"ONBOARDING_{key.upper()}": value for key, value in env.items()})
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own console script
                 [CONSOLE_SCRIPT, "serve", "--port", str(self.port), "--workers", str(workers)],

@@ -13,6 +13,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+
 CLI = Path(sys.executable).with_name("onboarding-api")
 
 
@@ -21,6 +23,22 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def wait_until_ready(base: str, process: subprocess.Popen[bytes], within: float = 60) -> None:
+    """Until `GET /readyz` answers 200; fails with the process's output if it exits first."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            output = process.communicate()
+            raise AssertionError(f"the server exited: {output}")
+        assert time.monotonic() < deadline, f"the server did not get ready within {within} s"
+        time.sleep(0.2)
 
 
 @contextlib.contextmanager

@@ -16,22 +16,14 @@ from models.tables import ApiKey, Notification, Order, Position
 from tests.signing import Signer, fresh_timestamp
 
 ENVELOPE_KEYS = {"error", "pagination", "result", "success"}
-SEED_NAME = "onboarding-response.example.json"
-VENDORED_SEED = Path(__file__).parent.parent / "fixtures" / SEED_NAME
-
-
-def shared_seed() -> Path | None:
-    """The project's seed (`<workspace>/shared/seed/…`), found above this checkout, if present."""
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "seed" / SEED_NAME
-        if candidate.is_file():
-            return candidate
-    return None
+SEED = Path(__file__).parent.parent / "fixtures" / "onboarding-response.example.json"
+SEED_SHA256 = "164c3ceabae86e29ce84ad888d0d7420f857cf3338882ca59eb2b23392309777"
+"""The project's seed (the original exchange's documented response), copied byte for byte."""
 
 
 def seed() -> dict[str, Any]:
-    """The seed's response example; the vendored copy is checked against the original."""
-    data: dict[str, Any] = json.loads((shared_seed() or VENDORED_SEED).read_text())
+    """The seed's response example, as the repository holds it (tests/fixtures)."""
+    data: dict[str, Any] = json.loads(SEED.read_text())
     return data
 
 

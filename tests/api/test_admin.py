@@ -141,7 +141,20 @@ def test_only_the_exact_token_in_the_authorization_header_is_admin(
 
 
 def test_the_admin_token_is_not_a_user_session(admin_client: TestClient) -> None:
-    assert code(as_admin(admin_client, "{ me { id } }")) == "UNAUTHENTICATED"
+    assert as_admin(admin_client, "{ me { id } }") == {"data": {"me": None}}
+    assert code(as_admin(admin_client, "mutation { logout }")) == "UNAUTHENTICATED"
+
+
+def test_the_admin_listing_does_not_show_api_keys(admin_client: TestClient) -> None:
+    """Profile.apiKeys is the owner's alone: the admin token gets FORBIDDEN, the rest stays."""
+    user = trader(admin_client)
+    body = as_admin(
+        admin_client, "{ profiles(first: 5) { edges { node { id apiKeys { key } } } } }"
+    )
+    assert body["data"]["profiles"]["edges"] == [
+        {"node": {"id": user["profile"]["id"], "apiKeys": None}}
+    ]
+    assert code(body) == "FORBIDDEN"
 
 
 def test_a_short_admin_token_is_refused_at_startup() -> None:

@@ -9,6 +9,7 @@ is a TCP proxy this test owns between the instance and the server, and cut conne
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -219,7 +220,7 @@ def test_a_worker_killed_mid_onboarding_leaves_no_partial_rows(
         signers = [Signer() for _ in range(12)]
         proofs = [onboarding(signer) for signer in signers]
 
-        async def kill_mid_transaction() -> tuple[list[Any], int]:
+        async def kill_mid_transaction() -> tuple[list[Any], int, int]:
             async with new_client() as client:
                 async with table_locked(url, "auth_sessions"):
                     # Each transaction has spent its proof and inserted its profile, and now
@@ -233,9 +234,9 @@ def test_a_worker_killed_mid_onboarding_leaves_no_partial_rows(
                     assert victim in instance.worker_pids()
                     os.kill(victim, signal.SIGKILL)
                 results = await asyncio.gather(*requests, return_exceptions=True)
-            return results, in_flight
+            return results, in_flight, victim
 
-        results, in_flight = asyncio.run(kill_mid_transaction())
+        results, in_flight, victim = asyncio.run(kill_mid_transaction())
         lost = [i for i, result in enumerate(results) if isinstance(result, Exception)]
         assert all(isinstance(results[i], httpx.TransportError) for i in lost)
         assert len(lost) >= in_flight >= 1
@@ -252,6 +253,9 @@ def test_a_worker_killed_mid_onboarding_leaves_no_partial_rows(
         while len(instance.worker_pids()) != 2:
             assert time.monotonic() < deadline, "the killed worker was not replaced"
             time.sleep(0.1)
+        died = [json.loads(line) for line in instance.log().splitlines() if " died" in line]
+        assert f"Child process [{victim}] died" in [line["msg"] for line in died]
+        assert {line["level"] for line in died} == {"warning"}
 
         async def retry() -> list[str | None]:
             async with new_client() as client:
@@ -263,11 +267,13 @@ def test_a_worker_killed_mid_onboarding_leaves_no_partial_rows(
     assert asyncio.run(broken_invariants(url)) == {}
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_graceful_shutdown_lets_in_flight_requests_finish(
-    migrated_postgres_url: str, tmp_path: Path
+    migrated_postgres_url: str, tmp_path: Path, workers: int
 ) -> None:
+    """And then exits 0, with one worker as with several (uvicorn alone would end 143)."""
     url = migrated_postgres_url
-    with instances(url, tmp_path, 1, workers=2) as (instance,):
+    with instances(url, tmp_path, 1, workers=workers) as (instance,):
 
         async def stop_during_a_request() -> tuple[dict[str, Any], bool]:
             async with new_client() as client:

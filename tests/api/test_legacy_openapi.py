@@ -137,3 +137,33 @@ def test_a_response_off_the_document_fails_validation(client: TestClient) -> Non
     del headers["srv-timestamp"]
     with pytest.raises(MissingRequiredHeader):
         check(openapi, forged(response.json(), headers))
+
+
+def test_the_document_names_its_server_its_credentials_and_only_possible_responses() -> None:
+    document = openapi_document(LegacyDecimals.NUMBER)
+    assert document["servers"] == [
+        {"url": "/", "description": "The server that serves this document."}
+    ]
+    schemes = document["components"]["securitySchemes"]
+    assert {(s["in"], s["name"]) for s in schemes.values()} == {
+        ("header", "RBT-API-KEY"),
+        ("header", "RBT-SIGNATURE"),
+        ("header", "RBT-JWT"),
+        ("cookie", "jwt"),
+    }
+    paths = document["paths"]
+    assert all("hmac" in option for option in paths["/account"]["get"]["security"])
+    assert {"hmac": []} in paths["/jwt"]["post"]["security"]
+    assert "security" not in paths["/onboarding"]["post"]
+    statuses = {
+        (path, method): sorted(operation["responses"])
+        for path, item in paths.items()
+        for method, operation in item.items()
+    }
+    assert statuses == {
+        ("/onboarding", "post"): ["200", "400", "405", "413", "429", "500", "503"],
+        ("/jwt", "post"): ["200", "400", "401", "403", "405", "413", "500", "503"],
+        ("/account", "get"): ["200", "400", "401", "403", "405", "500", "503"],
+        ("/account/validate", "get"): ["200", "400", "401", "405", "500", "503"],
+        ("/srvtimestamp", "get"): ["200", "405", "500"],
+    }

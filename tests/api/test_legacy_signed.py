@@ -176,7 +176,8 @@ def mm_headers(official: OfficialClient, data: dict[str, Any], **overrides: Any)
     return {key: value for key, value in headers.items() if value is not None}
 
 
-def _signed_refusals() -> list[Any]:
+def _signed_refusals() -> dict[str, tuple[dict[str, Any], int, str, str]]:
+    """Built when the test runs (see `tests.api.test_onboard._refusals`)."""
     now = int(time.time())
     cases: list[tuple[str, dict[str, Any], int, str, str]] = [
         ("no-signature", {"RBT-SIGNATURE": None}, 401, "INVALID_PAYLOAD_SIGNATURE", "missing"),
@@ -193,19 +194,14 @@ def _signed_refusals() -> list[Any]:
         ("unknown-key", {"RBT-API-KEY": "bm9wZQ=="}, 401, "NO_SUCH_KEY", "onboard again"),
         ("no-credentials", {"RBT-API-KEY": None}, 401, "NOT_AUTHENTICATED", "RBT-API-KEY"),
     ]  # fmt: skip
-    return [pytest.param(o, s, c, h, id=name) for name, o, s, c, h in cases]
+    return {name: (o, s, c, h) for name, o, s, c, h in cases}
 
 
-@pytest.mark.parametrize(("overrides", "status", "code", "hint"), _signed_refusals())
+@pytest.mark.parametrize("case", list(_signed_refusals()))
 def test_signed_account_refusals(
-    client: TestClient,
-    services: Services,
-    market_maker: OfficialClient,
-    overrides: dict[str, Any],
-    status: int,
-    code: str,
-    hint: str,
+    client: TestClient, services: Services, market_maker: OfficialClient, case: str
 ) -> None:
+    overrides, status, code, hint = _signed_refusals()[case]  # timed now, not at collection
     response = client.get("/account", headers=mm_headers(market_maker, ACCOUNT, **overrides))
     assert hint in refusal(response, status, code)
     assert market_maker.api_key

@@ -52,6 +52,16 @@ def code(body: dict[str, Any]) -> str:
     return result
 
 
+def signed_out(body: dict[str, Any]) -> bool:
+    """Without a live session `me` is null, and that is an answer, not an error."""
+    return body == {"data": {"me": None}}
+
+
+def signed_in(body: dict[str, Any]) -> bool:
+    """`me` answered a profile: the token names a live session."""
+    return "errors" not in body and body["data"]["me"] is not None
+
+
 def refresh(client: TestClient, token: str) -> dict[str, Any]:
     return call(client, REFRESH, {"token": token})
 
@@ -81,13 +91,21 @@ def test_market_maker_jwts_authenticate_too(client: TestClient) -> None:
     assert me(client, mm["jwt"])["data"]["me"]["id"] == mm["profile"]["id"]
 
 
-def test_me_refuses_missing_tampered_and_refresh_tokens(client: TestClient) -> None:
+def test_a_signed_out_page_query_gets_everything_but_me(client: TestClient) -> None:
+    body = call(client, "{ me { id } exchanges { id } serverTime }")
+    assert "errors" not in body
+    assert body["data"]["me"] is None
+    assert [exchange["id"] for exchange in body["data"]["exchanges"]] == ["bfx", "rbx"]
+    assert isinstance(body["data"]["serverTime"], int)
+
+
+def test_me_is_null_for_missing_tampered_and_refresh_tokens(client: TestClient) -> None:
     session = client_session(client)
-    assert code(call(client, ME)) == "UNAUTHENTICATED"
+    assert signed_out(call(client, ME))
     head, payload, signature = session["jwt"].split(".")
-    assert code(me(client, f"{head}.{payload}.{signature[::-1]}")) == "UNAUTHENTICATED"
-    assert code(me(client, session["refreshToken"])) == "UNAUTHENTICATED"
-    assert code(me(client, "garbage")) == "UNAUTHENTICATED"
+    assert signed_out(me(client, f"{head}.{payload}.{signature[::-1]}"))
+    assert signed_out(me(client, session["refreshToken"]))
+    assert signed_out(me(client, "garbage"))
 
 
 def test_refresh_rotates_and_the_old_session_ends(client: TestClient) -> None:
@@ -96,7 +114,7 @@ def test_refresh_rotates_and_the_old_session_ends(client: TestClient) -> None:
     assert second["jwt"] != first["jwt"]
     assert second["randomSecret"] != first["randomSecret"]
     assert me(client, second["jwt"])["data"]["me"]["id"] == first["profile"]["id"]
-    assert code(me(client, first["jwt"])) == "UNAUTHENTICATED"
+    assert signed_out(me(client, first["jwt"]))
 
 
 def test_an_access_token_is_not_a_refresh_token(client: TestClient) -> None:
@@ -111,12 +129,12 @@ def test_reuse_revokes_the_whole_family_and_only_it(client: TestClient) -> None:
     other_family = client_session(client, signer, ahead=101)
     second = refresh(client, first["refreshToken"])["data"]["refreshSession"]
     third = refresh(client, second["refreshToken"])["data"]["refreshSession"]
-    assert "errors" not in me(client, third["jwt"])
+    assert signed_in(me(client, third["jwt"]))
 
     assert code(refresh(client, first["refreshToken"])) == "REFRESH_TOKEN_REUSED"
 
     for token in (first["jwt"], second["jwt"], third["jwt"]):
-        assert code(me(client, token)) == "UNAUTHENTICATED"
+        assert signed_out(me(client, token))
     assert code(refresh(client, third["refreshToken"])) == "REFRESH_TOKEN_NOT_FOUND"
     assert me(client, other_family["jwt"])["data"]["me"]["id"] == first["profile"]["id"]
 
@@ -142,7 +160,7 @@ def test_concurrent_refreshes_of_one_token_have_one_winner(
     # reuse cannot be told apart from theft, so the family (the winner's session too) ends.
     assert losers[0].code is ErrorCode.REFRESH_TOKEN_REUSED
     (_, winner_tokens) = winners[0]
-    assert code(me(client, winner_tokens.jwt)) == "UNAUTHENTICATED"
+    assert signed_out(me(client, winner_tokens.jwt))
 
 
 def test_logout_ends_one_session_and_logout_everywhere_ends_all(client: TestClient) -> None:
@@ -151,14 +169,14 @@ def test_logout_ends_one_session_and_logout_everywhere_ends_all(client: TestClie
     assert call(client, "mutation { logout }", Authorization=f"Bearer {a['jwt']}")["data"] == {
         "logout": True
     }
-    assert code(me(client, a["jwt"])) == "UNAUTHENTICATED"
+    assert signed_out(me(client, a["jwt"]))
     assert code(refresh(client, a["refreshToken"])) == "REFRESH_TOKEN_NOT_FOUND"
-    assert "errors" not in me(client, b["jwt"])
+    assert signed_in(me(client, b["jwt"]))
 
     ended = call(client, "mutation { logoutEverywhere }", Authorization=f"Bearer {b['jwt']}")
     assert ended["data"] == {"logoutEverywhere": 2}
     for session in (b, c):
-        assert code(me(client, session["jwt"])) == "UNAUTHENTICATED"
+        assert signed_out(me(client, session["jwt"]))
 
 
 @pytest.mark.parametrize("mutation", ["mutation { logout }", "mutation { logoutEverywhere }"])
@@ -181,16 +199,16 @@ def test_edited_claims_unsigned_and_foreign_tokens_are_refused(
     victim_claims = pyjwt.decode(victim["jwt"], options={"verify_signature": False})
     # The attacker's token, re-pointed at the victim's profile and session: signature breaks.
     hijack = _forge(attacker["jwt"], sub=victim_claims["sub"], sid=victim_claims["sid"])
-    assert code(me(client, hijack)) == "UNAUTHENTICATED"
-    assert code(me(client, _forge(victim["jwt"], exp=2**40))) == "UNAUTHENTICATED"
+    assert signed_out(me(client, hijack))
+    assert signed_out(me(client, _forge(victim["jwt"], exp=2**40)))
     unsigned = pyjwt.encode(victim_claims, None, algorithm="none")
-    assert code(me(client, unsigned)) == "UNAUTHENTICATED"
+    assert signed_out(me(client, unsigned))
     kid = pyjwt.get_unverified_header(victim["jwt"])["kid"]
     foreign = pyjwt.encode(victim_claims, "x" * 40, algorithm="HS256", headers={"kid": kid})
-    assert code(me(client, foreign)) == "UNAUTHENTICATED"
+    assert signed_out(me(client, foreign))
     # A refresh token whose type claim is edited to "access" is not an access token either.
-    assert code(me(client, _forge(victim["refreshToken"], typ="access"))) == "UNAUTHENTICATED"
-    assert "errors" not in me(client, victim["jwt"])
+    assert signed_out(me(client, _forge(victim["refreshToken"], typ="access")))
+    assert signed_in(me(client, victim["jwt"]))
 
 
 def test_a_session_past_its_stored_expiry_is_refused(
@@ -206,7 +224,7 @@ def test_a_session_past_its_stored_expiry_is_refused(
             )
 
     client.portal.call(expire)
-    assert code(me(client, session["jwt"])) == "UNAUTHENTICATED"
+    assert signed_out(me(client, session["jwt"]))
 
 
 def test_jwt_signing_key_rotation_keeps_sessions_alive(settings: Settings) -> None:
@@ -223,13 +241,13 @@ def test_jwt_signing_key_rotation_keeps_sessions_alive(settings: Settings) -> No
         }
     )
     with TestClient(create_app(during)) as test_client:
-        assert "errors" not in me(test_client, session["jwt"])
+        assert signed_in(me(test_client, session["jwt"]))
         renewed = refresh(test_client, session["refreshToken"])["data"]["refreshSession"]
         assert pyjwt.get_unverified_header(renewed["jwt"])["kid"] == key_id(new_secret)
     after = settings.model_copy(update={"jwt_secret": SecretStr(new_secret)})
     with TestClient(create_app(after)) as test_client:
-        assert "errors" not in me(test_client, renewed["jwt"])
-        assert code(me(test_client, session["jwt"])) == "UNAUTHENTICATED"  # old key retired
+        assert signed_in(me(test_client, renewed["jwt"]))
+        assert signed_out(me(test_client, session["jwt"]))  # old key retired
 
 
 def test_a_cross_site_form_cannot_ride_the_jwt_cookie(client: TestClient) -> None:
@@ -249,4 +267,4 @@ def test_a_cross_site_form_cannot_ride_the_jwt_cookie(client: TestClient) -> Non
         assert client.get("/graphql", params={"query": "mutation { logout }"}).status_code >= 400
     finally:
         client.cookies.clear()
-    assert "errors" not in me(client, session["jwt"])
+    assert signed_in(me(client, session["jwt"]))

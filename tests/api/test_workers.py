@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +14,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.api.metrics_helpers import parse, total
 from tests.conftest import migrate_database
-from tests.live_server import CLI, free_port
+from tests.live_server import CLI, free_port, wait_until_ready
 
 
 @pytest.fixture
@@ -40,16 +39,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_until_ready(base, process)
         yield base, metrics_dir
     finally:
         process.terminate()
