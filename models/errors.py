@@ -267,8 +267,8 @@ REGISTRY: dict[ErrorCode, ErrorDoc] = {
         status=401,
     ),
     ErrorCode.WALLET_PROOF_REQUIRED: ErrorDoc(
-        "Managing API keys (create, renew, revoke, `logoutEverywhere(revokeApiKeys: true)`) needs "
-        "a session minted from a wallet proof or its refresh family, not one minted from an API key.",
+        "Managing API keys (create, renew, revoke, `logoutEverywhere(revokeApiKeys: true)`) "
+        "needs a session minted from a wallet proof or its refresh family, not from an API key.",
         "Onboard as a client (or refresh that session) and manage keys with its JWT.",
         status=403,
         legacy=False,
@@ -299,7 +299,8 @@ REGISTRY: dict[ErrorCode, ErrorDoc] = {
         "Use a wallet that implements EIP-1271, or sign with an EOA.",
     ),
     ErrorCode.CONTRACT_WALLET_OUT_OF_GAS: ErrorDoc(
-        "The wallet contract burnt all the gas a verification may use (`ONBOARDING_CHAIN_CALL_GAS`).",
+        "The wallet contract burnt all the gas a verification may use "
+        "(`ONBOARDING_CHAIN_CALL_GAS`).",
         "Use a wallet whose check is cheaper, or sign with an EOA.",
     ),
 }
