@@ -1,11 +1,14 @@
 """The async engine, its sessions, and the few places where SQL dialects differ.
 
 SQLite (default) runs in WAL mode with a busy timeout, and write transactions start with
-`BEGIN IMMEDIATE` so two writers queue instead of failing on a lock upgrade; reads are single
-statements and run without a transaction. PostgreSQL goes
-through asyncpg. Every executed statement is counted (`Database.statements`), which tests use to
-hold query budgets, and reported to `on_statement` (the `/metrics` counter, wired in by `api`
-so that `models` never imports it).
+`BEGIN IMMEDIATE` so two writers queue instead of failing on a lock upgrade. PostgreSQL goes
+through asyncpg. Reads are single statements and run without a transaction on both engines (on
+PostgreSQL a read in a transaction would cost a BEGIN and a ROLLBACK round trip around it).
+
+Every round trip to the database is counted (`Database.statements`), which tests use to hold
+query budgets, and reported to `on_statement` (the `/metrics` counter, wired in by `api` so that
+`models` never imports it): each executed statement, and the transaction boundaries that do not
+pass through a cursor (COMMIT and ROLLBACK; on PostgreSQL also the BEGIN asyncpg sends first).
 """
 
 from __future__ import annotations
@@ -72,7 +75,13 @@ class Database:
             }
         self.engine: AsyncEngine = create_async_engine(url, **options)
         self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
-        self._autocommitter = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # SQLite connections already run in the driver's autocommit mode (see _sqlite_connect):
+        # asking SQLAlchemy for AUTOCOMMIT there would cost a thread hop per checkout.
+        self._autocommitter = (
+            self.engine
+            if self.dialect == "sqlite"
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         # SQLite has one writer at a time. Waiting in SQLite's busy handler means sleeping in
         # 1-100 ms steps; queueing this process's writers here costs nothing and keeps p99 low.
         self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
@@ -81,6 +90,8 @@ class Database:
         self._on_statement = on_statement
         sync_engine = self.engine.sync_engine
         event.listen(sync_engine, "before_cursor_execute", self._count)
+        event.listen(sync_engine, "commit", self._count_end)
+        event.listen(sync_engine, "rollback", self._count_end)
         if self.dialect == "sqlite":
             event.listen(sync_engine, "connect", _sqlite_connect)
             event.listen(sync_engine, "begin", _sqlite_begin)
@@ -90,10 +101,23 @@ class Database:
         if self._on_statement is not None:
             self._on_statement()
 
+    def _count_end(self, connection: Any) -> None:
+        """A COMMIT or ROLLBACK that reaches the database (SQLAlchemy also ends transactions that
+        never began there, e.g. a read's): on PostgreSQL with the BEGIN that opened it, which
+        asyncpg sends on the first statement and no cursor sees; SQLite's BEGIN IMMEDIATE is a
+        statement and already counted."""
+        driver = connection.connection.dbapi_connection
+        if self.dialect == "sqlite":
+            trips = 1 if driver._connection.in_transaction else 0
+        else:
+            trips = 2 if getattr(driver, "_transaction", None) is not None else 0
+        for _ in range(trips):
+            self._count()
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads; nothing it does is committed."""
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+        """A session for reads, each statement on its own: nothing it does is committed."""
+        async with AsyncSession(self._autocommitter, expire_on_commit=False) as session:
             yield session
 
     @asynccontextmanager
