@@ -106,7 +106,10 @@ class Database:
         never began there, e.g. a read's): on PostgreSQL with the BEGIN that opened it, which
         asyncpg sends on the first statement and no cursor sees; SQLite's BEGIN IMMEDIATE is a
         statement and already counted."""
-        driver = connection.connection.dbapi_connection
+        pooled = connection._dbapi_connection  # not `.connection`: that raises once invalidated
+        if pooled is None or not pooled.is_valid:
+            return  # the connection is gone: nothing reaches the server
+        driver = pooled.dbapi_connection
         if self.dialect == "sqlite":
             trips = 1 if driver._connection.in_transaction else 0
         else:

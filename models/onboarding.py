@@ -26,6 +26,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    exists,
     false,
     func,
     insert,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
+from sqlalchemy import select as sa_select  # Core: typed by the columns, not by a model
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -251,22 +253,27 @@ def _key_matches() -> Any:
 
 
 def _by_key_statement() -> Any:
-    return select(*_PROFILE.c).where(_key_matches())
+    return sa_select(*_PROFILE.c).where(_key_matches())
 
 
 def _create_statement(db: Database) -> Any:
+    """INSERT the profile unless its key exists (then no id is drawn from the sequence),
+    RETURNING it; ON CONFLICT covers a concurrent insert of the same key."""
+    c = _PROFILE.c
+    values = sa_select(
+        bindparam("wallet", type_=c.wallet.type),
+        bindparam("exchange_id", type_=c.exchange_id.type),
+        bindparam("profile_type", type_=c.profile_type.type),
+        bindparam("leverage", type_=c.leverage.type),
+        bindparam("now_us", type_=c.last_update.type),
+        bindparam("now_us", type_=c.created_at.type),
+    ).where(~exists().where(_key_matches()))
+    columns = ["wallet", "exchange_id", "profile_type", "leverage", "last_update", "created_at"]
     return (
         db.insert(Profile)
-        .values(
-            wallet=bindparam("wallet"),
-            exchange_id=bindparam("exchange_id"),
-            profile_type=bindparam("profile_type"),
-            leverage=bindparam("leverage", type_=_PROFILE.c.leverage.type),
-            last_update=bindparam("now_us"),
-            created_at=bindparam("now_us"),
-        )
+        .from_select(columns, values)
         .on_conflict_do_nothing(index_elements=["wallet", "exchange_id"])
-        .returning(*_PROFILE.c)
+        .returning(*c)
     )
 
 
@@ -287,16 +294,13 @@ async def _get_or_create(
 ) -> tuple[Profile, bool]:
     """Atomic under any concurrency: the unique (wallet, exchange) key decides the one winner.
     Returns the profile and whether this call created it."""
-    existing = await _found(db, connection, entry)
-    if existing is not None:
-        return existing, False
     create = db.prepared("onboarding.create_profile", lambda: _create_statement(db))
     created = (await connection.execute(create, entry.parameters(config))).first()
     if created is not None:
         return _profile(created), True
-    concurrent = await _found(db, connection, entry)  # a concurrent onboarding created it first
-    assert concurrent is not None
-    return concurrent, False
+    existing = await _found(db, connection, entry)  # it existed, or a concurrent one made it
+    assert existing is not None
+    return existing, False
 
 
 async def get_or_create_profile(
