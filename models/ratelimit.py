@@ -27,7 +27,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BindParameter, Double, bindparam, case, delete
+from sqlalchemy import BindParameter, Double, String, bindparam, case, delete, true, union_all
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
@@ -90,13 +91,20 @@ def take_statement(db: Database, buckets: int) -> Any:
         )
 
     start = case((stored > now, stored), else_=now)
-    rows = [
-        {"key": bindparam(f"key_{i}"), "full_at": now + bindparam(f"per_token_{i}", type_=Double())}
-        for i in range(buckets)
-    ]
+    # Rows from a SELECT, not a multi-row VALUES: SQLAlchemy caches no compiled multi-row VALUES.
+    # (`WHERE true`: SQLite's grammar needs a WHERE before ON CONFLICT.)
+    rows = union_all(
+        *(
+            sa_select(
+                bindparam(f"key_{i}", type_=String()),
+                now + bindparam(f"per_token_{i}", type_=Double()),
+            ).where(true())
+            for i in range(buckets)
+        )
+    )
     return (
         db.insert(RateLimitBucket)
-        .values(rows)
+        .from_select(["key", "full_at"], rows)
         .on_conflict_do_update(
             index_elements=["key"],
             set_={"full_at": start + per_bucket("per_token")},
