@@ -17,12 +17,13 @@ A refusal costs a few more (the address's token is taken again after the rollbac
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    Row,
     and_,
     bindparam,
     delete,
@@ -206,9 +207,10 @@ async def _spend(
     db: Database, connection: AsyncConnection, proof: WalletProof, *, expires_at: int
 ) -> None:
     """Record the proof as used; a second use of the same (signer, digest) is a replay."""
-    statement = db.prepared("onboarding.spend", lambda: _spend_statement(db))
-    result = await connection.execute(statement, _spend_parameters(proof, expires_at))
-    if result.rowcount != 1:
+    statement = db.driver_statement(
+        "onboarding.spend", lambda: _spend_statement(db).returning(literal_column("1"))
+    )
+    if not await db.driver_rows(connection, statement, _spend_parameters(proof, expires_at)):
         raise AppError(ErrorCode.SIGNATURE_REPLAYED, REPLAYED)
 
 
@@ -277,16 +279,20 @@ def _create_statement(db: Database) -> Any:
     )
 
 
-def _profile(row: Row[Any]) -> Profile:
-    """A detached Profile from a row of the profiles columns (no ORM session involved)."""
-    mapping = row._mapping
-    return Profile(**{column.name: mapping[column.name] for column in _PROFILE.c})
+def _profile(values: dict[str, Any]) -> Profile:
+    """A detached Profile from the driver's values of the profiles columns (no ORM session):
+    JSON and SQLite's decimal text decoded as the column types would."""
+    leverage, decoded = values["leverage"], dict(values)
+    decoded["leverage"] = json.loads(leverage) if isinstance(leverage, str) else leverage
+    for name in ("balance", "cum_trading_volume"):
+        decoded[name] = Decimal(values[name])
+    return Profile(**{column.name: decoded[column.name] for column in _PROFILE.c})
 
 
 async def _found(db: Database, connection: AsyncConnection, entry: ProfileEntry) -> Profile | None:
-    by_key = db.prepared("onboarding.profile_by_key", _by_key_statement)
-    row = (await connection.execute(by_key, entry.key())).first()
-    return None if row is None else _profile(row)
+    by_key = db.driver_statement("onboarding.profile_by_key", _by_key_statement)
+    rows = await db.driver_rows(connection, by_key, entry.key())
+    return _profile(rows[0]) if rows else None
 
 
 async def _get_or_create(
@@ -294,10 +300,10 @@ async def _get_or_create(
 ) -> tuple[Profile, bool]:
     """Atomic under any concurrency: the unique (wallet, exchange) key decides the one winner.
     Returns the profile and whether this call created it."""
-    create = db.prepared("onboarding.create_profile", lambda: _create_statement(db))
-    created = (await connection.execute(create, entry.parameters(config))).first()
-    if created is not None:
-        return _profile(created), True
+    create = db.driver_statement("onboarding.create_profile", lambda: _create_statement(db))
+    created = await db.driver_rows(connection, create, entry.parameters(config))
+    if created:
+        return _profile(created[0]), True
     existing = await _found(db, connection, entry)  # it existed, or a concurrent one made it
     assert existing is not None
     return existing, False
@@ -353,27 +359,25 @@ async def _admit_at_once(
     now: float,
 ) -> tuple[Profile, bool]:
     single_use = config.single_use_signatures
-    statement = db.prepared(
+    statement = db.driver_statement(
         f"onboarding.admit.{len(buckets)}.{single_use}",
         lambda: _admit_statement(db, len(buckets), single_use),
     )
     parameters = {**entry.parameters(config), **take_parameters(buckets, now)}
     if single_use:
         parameters.update(_spend_parameters(proof, expires_at))
-    row = (await connection.execute(statement, parameters)).one()
-    refused = [
-        (key, rate) for i, (key, rate) in enumerate(buckets) if not row._mapping[f"taken_{i}"]
-    ]
+    (row,) = await db.driver_rows(connection, statement, parameters)
+    refused = [(key, rate) for i, (key, rate) in enumerate(buckets) if not row[f"taken_{i}"]]
     if refused:
         waits = {key: await refused_wait(connection, key, rate, now) for key, rate in refused}
         raise refusal(buckets, waits) or AssertionError("a refused bucket has a refusal")
-    if single_use and not row.spent:
+    if single_use and not row["spent"]:
         raise AppError(ErrorCode.SIGNATURE_REPLAYED, REPLAYED)
-    if row.id is None:  # created by a concurrent onboarding since this statement's snapshot
+    if row["id"] is None:  # created by a concurrent onboarding since this statement's snapshot
         concurrent = await _found(db, connection, entry)
         assert concurrent is not None
         return concurrent, False
-    return _profile(row), bool(row.created)
+    return _profile(row), bool(row["created"])
 
 
 async def _client_session(
@@ -383,10 +387,11 @@ async def _client_session(
     assert profile.id is not None
     row, tokens = issue_client_session(creds, profile.id, now_s)
     columns = AuthSession.__table__.columns  # type: ignore[attr-defined]
-    statement = db.prepared("onboarding.insert_session", lambda: insert(AuthSession))
-    await connection.execute(
-        statement, {column.name: getattr(row, column.name) for column in columns}
+    statement = db.driver_statement(
+        "onboarding.insert_session",
+        lambda: insert(AuthSession).values({c.name: bindparam(c.name) for c in columns}),
     )
+    await db.driver_rows(connection, statement, {c.name: getattr(row, c.name) for c in columns})
     return Onboarded(
         profile=profile,
         jwt=tokens.jwt,

@@ -123,17 +123,16 @@ def take_parameters(buckets: Sequence[Bucket], now: float) -> dict[str, Any]:
     return parameters
 
 
-def prepared_take(db: Database, buckets: int) -> Any:
-    return db.prepared(f"ratelimit.take.{buckets}", lambda: take_statement(db, buckets))
-
-
 async def take_tokens(
     db: Database, connection: AsyncConnection, buckets: Sequence[Bucket], now: float
 ) -> dict[str, float]:
     """Take a token from each bucket in one statement: the refused keys, with the seconds until
     each has a token again (empty when all were admitted; then every token is taken)."""
-    taken = await connection.execute(prepared_take(db, len(buckets)), take_parameters(buckets, now))
-    admitted = set(taken.scalars())
+    statement = db.driver_statement(
+        f"ratelimit.take.{len(buckets)}", lambda: take_statement(db, len(buckets))
+    )
+    rows = await db.driver_rows(connection, statement, take_parameters(buckets, now))
+    admitted = {row["key"] for row in rows}
     refused = [(key, rate) for key, rate in buckets if key not in admitted]
     return {key: await refused_wait(connection, key, rate, now) for key, rate in refused}
 
