@@ -187,7 +187,8 @@ def test_a_new_wallet_client_onboarding_costs_four_round_trips(
     """Both rate limits counted and the single-use ledger on; the same use case behind both
     routes. On PostgreSQL: BEGIN, one statement (tokens, ledger, profile), the session, COMMIT."""
     config = services.settings
-    assert config.rate_limit_per_ip and config.rate_limit_per_wallet
+    assert config.rate_limit_per_ip
+    assert config.rate_limit_per_wallet
     assert config.single_use_signatures
     budget = ROUND_TRIPS[services.db.dialect]
 
