@@ -9,6 +9,10 @@ Every round trip to the database is counted (`Database.statements`), which tests
 query budgets, and reported to `on_statement` (the `/metrics` counter, wired in by `api` so that
 `models` never imports it): each executed statement, and the transaction boundaries that do not
 pass through a cursor (COMMIT and ROLLBACK; on PostgreSQL also the BEGIN asyncpg sends first).
+
+Hot paths (the onboarding) build their statements with Core from the SQLModel tables and run
+them on the bare driver under SQLAlchemy's own connection and transaction (`driver_statement`,
+`driver_rows`): SQLAlchemy's per-statement work is most of a small statement's cost.
 """
 
 from __future__ import annotations
