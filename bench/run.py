@@ -2,9 +2,11 @@
 
     python -m bench.run [--db sqlite|postgresql] [--seconds 15] [--connections 16] [--profile]
 
-(a) the in-process floor of one onboarding; (b) new-wallet client onboarding over HTTP, per target
-(`TARGETS`), with and without the rate limiter; (c) onboarding a profile with 400 orders,
-40 positions and 15 notifications; (d) the worker's peak RSS. Results go to bench/results/.
+(a) the floor: one onboarding's raw primitives (coincurve recovery, one pyjwt HS256 token, one
+committed single-row insert through sqlite3 or asyncpg); (b) new-wallet client onboarding over
+HTTP, per target (`TARGETS`: the hand-written reference of bench/reference.py, GraphQL, legacy
+REST), at 16 connections and at one; (c) re-onboarding profiles with 400 orders, 40 positions and
+15 notifications; (d) each worker's peak RSS. Results go to bench/results/.
 """
 
 from __future__ import annotations
@@ -28,14 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from coincurve import PrivateKey
+import jwt
+from coincurve import PrivateKey, PublicKey
 from eth_hash.auto import keccak
 
 from models.config import CURRENT_SIGN_IN_TEXT, DEFAULT_EXCHANGES
-from models.db import Database
-from models.tables import UsedSignature
-from models.tokens import TokenSigner, TokenType, new_session_id
-from models.wallet import eip191_digest, eip712_digest, parse_signature, recover_address
+from models.wallet import eip191_digest, eip712_digest
 
 from .seed import seed_heavy_profiles
 
@@ -46,6 +46,9 @@ PY_SPY = Path(sys.executable).with_name("py-spy")
 POSTGRES_ADMIN = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 UNLIMITED = json.dumps({"burst": 1_000_000_000, "per_minute": 1_000_000_000})
 THREADS = 2
+REFERENCE_GUESS = 2500
+"""Onboardings per second the reference is pre-signed for (it is measured first; the product's
+targets are then pre-signed for twice the reference's measured rate)."""
 
 ONBOARD = """mutation Onboard($input: OnboardInput!) {
   onboard(input: $input) {
@@ -102,10 +105,15 @@ def legacy_line(proof: Proof) -> str:
     return f"RBT-TS: {proof.timestamp}\t" + json.dumps(body, separators=(",", ":"))
 
 
-TARGETS = [
-    Target("graphql", "/graphql", graphql_line),
-    Target("legacy", "/onboarding", legacy_line),
-]
+def reference_line(proof: Proof) -> str:
+    body = {"wallet": proof.wallet, "signature": proof.signature, "timestamp": proof.timestamp}
+    return "\t" + json.dumps(body, separators=(",", ":"))
+
+
+REFERENCE = Target("reference", "/onboarding", reference_line)
+GRAPHQL = Target("graphql", "/graphql", graphql_line)
+LEGACY = Target("legacy", "/onboarding", legacy_line)
+TARGETS = [REFERENCE, GRAPHQL, LEGACY]
 
 
 def address_of(key: PrivateKey) -> str:
@@ -146,44 +154,68 @@ def repeat_proofs(keys: list[PrivateKey]) -> Callable[[int], list[Proof]]:
 # (a) ---------------------------------------------------------------------------------------
 
 
-async def floor(url: str, iterations: int) -> dict[str, float]:
-    """One ecrecover, one JWT, one committed single-row insert, sequentially, in-process."""
+def floor(kind: str, dsn: str, iterations: int) -> dict[str, float]:
+    """One onboarding's raw primitives, sequentially, in-process, none through our own layers:
+    a coincurve recovery (and the keccak of the key), one pyjwt HS256 encode, one committed
+    single-row insert through the plain driver (sqlite3 in WAL with synchronous=NORMAL, or
+    asyncpg autocommitting). The floor is the inverse of their mean sum."""
     proofs = new_wallet_proofs(iterations)
     digest = eip191_digest(f"{CURRENT_SIGN_IN_TEXT}\n{proofs[0].timestamp}")
-    signatures = [parse_signature(proof.signature) for proof in proofs]
-    signer = TokenSigner(secrets.token_urlsafe(48))
-    db = Database(url)
-    await db.create_schema()
-    parts = {"ecrecover": 0.0, "jwt": 0.0, "insert": 0.0}
-    try:
-        for index, signature in enumerate(signatures):
-            started = time.perf_counter()
-            address = recover_address(digest, signature)
-            assert address is not None
-            recovered = time.perf_counter()
-            signer.issue(
-                profile_id=index,
-                session_id=new_session_id(),
-                token_type=TokenType.ACCESS,
-                now=int(time.time()),
-                ttl=172800,
-            )
-            signed = time.perf_counter()
-            async with db.write() as session:
-                session.add(
-                    UsedSignature(address="0x" + address.hex(), digest=digest.hex(), expires_at=0)
-                )
-            done = time.perf_counter()
-            parts["ecrecover"] += recovered - started
-            parts["jwt"] += signed - recovered
-            parts["insert"] += done - signed
-    finally:
-        await db.dispose()
-    total = sum(parts.values())
+    signatures = [bytes.fromhex(proof.signature[2:]) for proof in proofs]
+    secret = secrets.token_urlsafe(48)
+    started = time.perf_counter()
+    for signature in signatures:
+        public = PublicKey.from_signature_and_message(signature, digest, hasher=None)
+        keccak(public.format(compressed=False)[1:])
+    recovery = time.perf_counter() - started
+    started = time.perf_counter()
+    for index in range(iterations):
+        claims = {"sub": str(index), "sid": secrets.token_hex(16), "iat": 0, "exp": 172800}
+        jwt.encode(claims, secret, algorithm="HS256")
+    token = time.perf_counter() - started
+    insert = (sqlite_inserts if kind == "sqlite" else postgres_inserts)(dsn, proofs)
     return {
-        "per_second": iterations / total,
-        **{f"{name}_us": seconds / iterations * 1e6 for name, seconds in parts.items()},
+        "per_second": iterations / (recovery + token + insert),
+        "recovery_us": recovery / iterations * 1e6,
+        "jwt_us": token / iterations * 1e6,
+        "insert_us": insert / iterations * 1e6,
     }
+
+
+FLOOR_TABLE = "CREATE TABLE floor (wallet TEXT PRIMARY KEY, signature TEXT NOT NULL)"
+
+
+def sqlite_inserts(path: str, proofs: list[Proof]) -> float:
+    import sqlite3
+
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(FLOOR_TABLE)
+        started = time.perf_counter()
+        for proof in proofs:
+            connection.execute("INSERT INTO floor VALUES (?, ?)", (proof.wallet, proof.signature))
+        return time.perf_counter() - started
+    finally:
+        connection.close()
+
+
+def postgres_inserts(dsn: str, proofs: list[Proof]) -> float:
+    async def run() -> float:
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.execute(FLOOR_TABLE)
+            started = time.perf_counter()
+            for proof in proofs:
+                await connection.execute(
+                    "INSERT INTO floor VALUES ($1, $2)", proof.wallet, proof.signature
+                )
+            return time.perf_counter() - started
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
 
 
 # Servers and databases ------------------------------------------------------------------
@@ -202,6 +234,13 @@ def database(kind: str, work: Path, name: str) -> Iterator[str]:
         yield f"{base}/{db_name}"
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+
+
+def driver_dsn(url: str) -> str:
+    """The database of a SQLAlchemy URL as the bare drivers name it: a path, or a libpq DSN."""
+    if url.startswith("sqlite+aiosqlite:///"):
+        return url.removeprefix("sqlite+aiosqlite:///")
+    return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 async def _admin(sql: str) -> None:
@@ -251,12 +290,34 @@ def server(
     with (work / f"{name}.log").open("wb") as log:
         # `serve` refuses a database that is not at the release's schema revision.
         subprocess.run([str(CLI), "migrate"], env=env, stdout=log, stderr=log, check=True)
-        process = subprocess.Popen(
-            [str(CLI), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
+    command = [str(CLI), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    with running(command, env, work / f"{name}.log", port) as srv:
+        yield srv
+
+
+@contextlib.contextmanager
+def reference_server(url: str, work: Path) -> Iterator[Server]:
+    """bench/reference.py under uvicorn the default way (`uvicorn[standard]` picks uvloop and
+    httptools itself), one worker."""
+    with socket_port() as port:
+        pass
+    dsn = driver_dsn(url)
+    env = {
+        **os.environ,
+        "BENCH_REFERENCE_DB": dsn if dsn.startswith("postgresql://") else f"sqlite:///{dsn}",
+        "BENCH_REFERENCE_JWT_SECRET": secrets.token_urlsafe(48),
+    }
+    command = [sys.executable, "-m", "uvicorn", "bench.reference:app", "--port", str(port)]
+    with running(
+        [*command, "--workers", "1", "--no-access-log"], env, work / "reference.log", port
+    ) as srv:
+        yield srv
+
+
+@contextlib.contextmanager
+def running(command: list[str], env: dict[str, str], log_path: Path, port: int) -> Iterator[Server]:
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=HERE.parent)
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until_up(base, process)
@@ -395,9 +456,12 @@ def measure(kind: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Every measurement for one database, in one run, so the ratios compare like with like."""
     report: dict[str, Any] = {"db": kind, "connections": args.connections}
     with database(kind, work, "floor") as url:
-        report["floor"] = asyncio.run(floor(url, args.floor_iterations))
-    run = Run(args, kind, work, expected_rate=report["floor"]["per_second"])
-    for target in TARGETS:
+        report["floor"] = floor(kind, driver_dsn(url), args.floor_iterations)
+    run = Run(args, kind, work, expected_rate=REFERENCE_GUESS)
+    report.update(run.target(REFERENCE))
+    reference = report["reference"], report["reference_one_connection"]
+    run.expected_rate = max(2 * max(r["per_second"] for r in reference), 100)
+    for target in (GRAPHQL, LEGACY):
         report.update(run.target(target))
     return report
 
@@ -417,55 +481,95 @@ class Run:
         *,
         share: float = 1,
         connections: int | None = None,
+        seconds: int | None = None,
     ) -> dict[str, Any]:
-        """Warm up for 2 s, then measure; pre-sign 1.5x what the floor's rate would need."""
-        rate, seconds = self.expected_rate * share, self.args.seconds
+        """Warm up for 2 s, then measure; pre-sign 1.3x what the expected rate would need."""
+        rate, seconds = self.expected_rate * share, seconds or self.args.seconds
         connections = connections or self.args.connections
-        wrk(srv.base, target, proofs(int(rate * 3)), 2, connections, self.work)
-        batch = proofs(int(rate * seconds * 1.5))
+        wrk(srv.base, target, proofs(int(rate * 2.6)), 2, connections, self.work)
+        batch = proofs(int(rate * seconds * 1.3))
         cpu = srv.cpu_seconds()
         result = wrk(srv.base, target, batch, seconds, connections, self.work)
         result["server_cpu_ms"] = (srv.cpu_seconds() - cpu) / result["requests"] * 1000
         return result
 
     def target(self, target: Target) -> dict[str, Any]:
-        """(b) for one target (and unloaded, at one connection), (c) and (d) on the GraphQL
-        one, then (b) again on a server without the rate limiter."""
+        """(b) for one target at 16 connections and at one, (c) on GraphQL, then (d)."""
         results: dict[str, Any] = {}
         name = target.name
-        with database(self.kind, self.work, name) as url, server(url, self.work, name) as srv:
+        with database(self.kind, self.work, name) as url, self.server(target, url) as srv:
             with profiler(srv, self.work, name, self.args.profile):
                 results[name] = self.load(srv, target, new_wallet_proofs)
             results[f"{name}_one_connection"] = self.load(
-                srv, target, new_wallet_proofs, share=0.5, connections=1
+                srv,
+                target,
+                new_wallet_proofs,
+                connections=1,
+                seconds=max(5, self.args.seconds // 2),
             )
-            if name == "graphql":
+            if target is GRAPHQL:
                 keys = asyncio.run(seed_heavy_profiles(url, profiles=self.args.connections))
-                results["heavy"] = self.load(srv, target, repeat_proofs(keys), share=0.25)
+                with profiler(srv, self.work, "heavy", self.args.profile):
+                    results["heavy"] = self.load(srv, target, repeat_proofs(keys), share=0.1)
             results[f"{name}_peak_rss_mb"] = srv.peak_rss_mb()
-        bare = f"{name}-nolimit"
-        with (
-            database(self.kind, self.work, bare) as url,
-            server(url, self.work, bare, limits=False) as srv,
-        ):
-            results[f"{name}_without_limiter"] = self.load(srv, target, new_wallet_proofs)
         return results
+
+    def server(self, target: Target, url: str) -> contextlib.AbstractContextManager[Server]:
+        if target is REFERENCE:
+            return reference_server(url, self.work)
+        return server(url, self.work, target.name)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    value: float
+    goal: str
+    met: bool
+
+
+def checks(report: dict[str, Any]) -> list[Check]:
+    """Issue 10's targets, each a ratio or bound within this one run."""
+    reference = report["reference"]
+    found: list[Check] = []
+    for target, least in ((GRAPHQL, 1.0), (LEGACY, 1.2)):
+        run, one = report[target.name], report[f"{target.name}_one_connection"]
+        share = run["per_second"] / reference["per_second"]
+        p99 = run["p99_ms"] / reference["p99_ms"]
+        found += [
+            Check(f"{target.name} / reference (throughput)", share, f">= {least}", share >= least),
+            Check(f"{target.name} p99 / reference p99", p99, "<= 1.5", p99 <= 1.5),
+            Check(f"{target.name} p99 at 1 conn (ms)", one["p99_ms"], "<= 5", one["p99_ms"] <= 5),
+            Check(
+                f"{target.name} CPU / onboarding (ms)",
+                run["server_cpu_ms"],
+                "<= 1.2",
+                run["server_cpu_ms"] <= 1.2,
+            ),
+            Check(
+                f"{target.name} worker peak RSS (MB)",
+                report[f"{target.name}_peak_rss_mb"],
+                "<= 150",
+                report[f"{target.name}_peak_rss_mb"] <= 150,
+            ),
+        ]
+    heavy = report["heavy"]["server_cpu_ms"]
+    found.append(Check("400/40/15 CPU / onboarding (ms)", heavy, "<= 15", heavy <= 15))
+    return found
 
 
 def print_report(report: dict[str, Any], work: Path) -> None:
-    floor_run, graphql = report["floor"], report["graphql"]
-    connections = report["connections"]
+    floor_run, connections = report["floor"], report["connections"]
     print(f"\nonboarding-api benchmarks on {report['db']}: one worker, wrk, pre-signed requests")
     print(
-        f"(a) in-process floor            {floor_run['per_second']:7.0f} /s   ecrecover "
-        f"{floor_run['ecrecover_us']:.0f} µs + JWT {floor_run['jwt_us']:.0f} µs + "
+        f"(a) floor (raw primitives)      {floor_run['per_second']:7.0f} /s   recovery "
+        f"{floor_run['recovery_us']:.0f} µs + JWT {floor_run['jwt_us']:.0f} µs + "
         f"committed insert {floor_run['insert_us']:.0f} µs"
     )
     rows = []
     for t in TARGETS:
         rows.append((f"(b) {t.name}, {connections} conns", report[t.name]))
         rows.append((f"    {t.name}, 1 conn", report[f"{t.name}_one_connection"]))
-        rows.append((f"    {t.name}, no limiter", report[f"{t.name}_without_limiter"]))
     rows.append((f"(c) 400/40/15 profile, {connections}", report["heavy"]))
     for name, run in rows:
         trouble = run["errors"] or run["ran_out"]
@@ -474,44 +578,14 @@ def print_report(report: dict[str, Any], work: Path) -> None:
             f"p99 {run['p99_ms']:7.2f} ms   worker CPU {run['server_cpu_ms']:5.2f} ms/req"
             + (f"   ERRORS {run['errors']} (results.json)" if trouble else "")
         )
-    rss = report["graphql_peak_rss_mb"]
-    print(f"(d) worker peak RSS             {rss:7.1f} MB (VmHWM after (b) and (c))")
-    for t in TARGETS[1:]:
-        print(
-            f"    {t.name} worker peak RSS {report[f'{t.name}_peak_rss_mb']:10.1f} MB (after (b))"
-        )
-    share = graphql["per_second"] / floor_run["per_second"]
-    bare = report["graphql_without_limiter"]
-    checks = [
-        ("GraphQL / floor (throughput)", share, ">= 0.35", share >= 0.35),
-        (
-            f"GraphQL p99 at {connections} conns (ms)",
-            graphql["p99_ms"],
-            "<= 20",
-            graphql["p99_ms"] <= 20,
-        ),
-        ("worker peak RSS (MB)", rss, "<= 200", rss <= 200),
-        (
-            "limiter CPU (ms/request)",
-            graphql["server_cpu_ms"] - bare["server_cpu_ms"],
-            "measured",
-            True,
-        ),
-    ]
-    if "legacy" in report:
-        legacy = report["legacy"]["per_second"] / graphql["per_second"]
-        checks.append(("legacy / GraphQL (throughput)", legacy, ">= 0.9", legacy >= 0.9))
-        checks.append(
-            (
-                "legacy / floor (throughput)",
-                report["legacy"]["per_second"] / floor_run["per_second"],
-                "measured",
-                True,
-            )
-        )
+    for t in TARGETS:
+        print(f"(d) {t.name} worker peak RSS {report[f'{t.name}_peak_rss_mb']:11.1f} MB")
     print()
-    for name, value, goal, met in checks:
-        print(f"    {name:32} {value:8.3f}   target {goal:9} {'ok' if met else 'MISSED'}")
+    for check in checks(report):
+        print(
+            f"    {check.name:36} {check.value:8.3f}   target {check.goal:7} "
+            f"{'ok' if check.met else 'MISSED'}"
+        )
     print(f"results: {work / 'results.json'}")
 
 

@@ -18,6 +18,7 @@ said it; the message tells what it answered for the current EIP-191 text.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import cache
 from pathlib import Path
 
@@ -69,9 +70,11 @@ async def prove_wallet(
     *,
     now: int,
     ttl: int,
+    before_chain_call: Callable[[], Awaitable[None]] | None = None,
 ) -> WalletProof:
     """Check format, then freshness, then the signer (key or contract); raise the first rule
-    broken. Only a contract wallet's proof calls the chain."""
+    broken. Only a contract wallet's proof calls the chain, after `before_chain_call` (the
+    caller's rate limit: whoever makes us call a node pays first)."""
     address = parse_wallet(wallet)
     raw = parse_signature_bytes(signature)
     check_timestamp(timestamp, now=now, ttl=ttl)
@@ -96,6 +99,8 @@ async def prove_wallet(
             f"configured for its chain {exchange.chain_id}); sign with the wallet's own key: "
             "a 65-byte ECDSA signature",
         )
+    if before_chain_call is not None:
+        await before_chain_call()
     if raw.endswith(ERC6492_SUFFIX):
         return await _prove_counterfactual(chain, address, raw, exchange, timestamp)
     return await _prove_deployed(chain, address, raw, exchange, timestamp, ecdsa)

@@ -1,11 +1,18 @@
 """The async engine, its sessions, and the few places where SQL dialects differ.
 
 SQLite (default) runs in WAL mode with a busy timeout, and write transactions start with
-`BEGIN IMMEDIATE` so two writers queue instead of failing on a lock upgrade; reads are single
-statements and run without a transaction. PostgreSQL goes
-through asyncpg. Every executed statement is counted (`Database.statements`), which tests use to
-hold query budgets, and reported to `on_statement` (the `/metrics` counter, wired in by `api`
-so that `models` never imports it).
+`BEGIN IMMEDIATE` so two writers queue instead of failing on a lock upgrade. PostgreSQL goes
+through asyncpg. Reads are single statements and run without a transaction on both engines (on
+PostgreSQL a read in a transaction would cost a BEGIN and a ROLLBACK round trip around it).
+
+Every round trip to the database is counted (`Database.statements`), which tests use to hold
+query budgets, and reported to `on_statement` (the `/metrics` counter, wired in by `api` so that
+`models` never imports it): each executed statement, and the transaction boundaries that do not
+pass through a cursor (COMMIT and ROLLBACK; on PostgreSQL also the BEGIN asyncpg sends first).
+
+Hot paths (the onboarding) build their statements with Core from the SQLModel tables and run
+them on the bare driver under SQLAlchemy's own connection and transaction (`driver_statement`,
+`driver_rows`): SQLAlchemy's per-statement work is most of a small statement's cost.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import await_
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -72,7 +81,13 @@ class Database:
             }
         self.engine: AsyncEngine = create_async_engine(url, **options)
         self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
-        self._autocommitter = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # SQLite connections already run in the driver's autocommit mode (see _sqlite_connect):
+        # asking SQLAlchemy for AUTOCOMMIT there would cost a thread hop per checkout.
+        self._autocommitter = (
+            self.engine
+            if self.dialect == "sqlite"
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         # SQLite has one writer at a time. Waiting in SQLite's busy handler means sleeping in
         # 1-100 ms steps; queueing this process's writers here costs nothing and keeps p99 low.
         self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
@@ -81,19 +96,46 @@ class Database:
         self._on_statement = on_statement
         sync_engine = self.engine.sync_engine
         event.listen(sync_engine, "before_cursor_execute", self._count)
+        event.listen(sync_engine, "commit", self._count_end)
+        event.listen(sync_engine, "rollback", self._count_end)
         if self.dialect == "sqlite":
             event.listen(sync_engine, "connect", _sqlite_connect)
-            event.listen(sync_engine, "begin", _sqlite_begin)
+            event.listen(sync_engine, "begin", self._sqlite_begin)
 
     def _count(self, *_: object) -> None:
         self.statements += 1
         if self._on_statement is not None:
             self._on_statement()
 
+    def _sqlite_begin(self, connection: Any) -> None:
+        """Writers take the write lock up front (BEGIN IMMEDIATE), straight on the driver: one
+        thread hop instead of SQLAlchemy's cursor, execute and close (three). Readers run each
+        SELECT on its own (autocommit)."""
+        if connection.get_execution_options().get(_IMMEDIATE, False):
+            driver = connection.connection.driver_connection
+            await_(driver.execute_fetchall("BEGIN IMMEDIATE"))
+            self._count()
+
+    def _count_end(self, connection: Any) -> None:
+        """A COMMIT or ROLLBACK that reaches the database (SQLAlchemy also ends transactions that
+        never began there, e.g. a read's): on PostgreSQL with the BEGIN that opened it, which
+        asyncpg sends on the first statement and no cursor sees; SQLite's BEGIN IMMEDIATE is a
+        statement and already counted."""
+        pooled = connection._dbapi_connection  # not `.connection`: that raises once invalidated
+        if pooled is None or not pooled.is_valid:
+            return  # the connection is gone: nothing reaches the server
+        driver = pooled.dbapi_connection
+        if self.dialect == "sqlite":
+            trips = 1 if driver._connection.in_transaction else 0
+        else:
+            trips = 2 if getattr(driver, "_transaction", None) is not None else 0
+        for _ in range(trips):
+            self._count()
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads; nothing it does is committed."""
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+        """A session for reads, each statement on its own: nothing it does is committed."""
+        async with AsyncSession(self._autocommitter, expire_on_commit=False) as session:
             yield session
 
     @asynccontextmanager
@@ -123,6 +165,72 @@ class Database:
         if statement is None:
             statement = self._prepared[name] = build()
         return statement
+
+    def driver_statement(self, name: str, build: Callable[[], Any]) -> DriverStatement:
+        """The statement `build` makes, compiled once to this engine's SQL for `driver_rows`."""
+        statement: DriverStatement = self.prepared(
+            f"driver:{name}", lambda: DriverStatement.compile(self, build())
+        )
+        return statement
+
+    async def driver_rows(
+        self, connection: AsyncConnection, statement: DriverStatement, parameters: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Run `statement` on the bare driver under `connection`, inside its transaction: one
+        round trip, counted like any other, without SQLAlchemy's per-statement work (~150 µs
+        of CPU on asyncpg, ~400 µs and three extra thread hops on aiosqlite, per statement).
+        Rows come back as the driver decoded them (no SQLAlchemy result types). Driver errors
+        are raised as SQLAlchemy's, and a lost connection replaces the pool, as SQLAlchemy
+        does for its own statements."""
+        pooled = await connection.get_raw_connection()
+        adapter: Any = pooled.dbapi_connection
+        driver: Any = pooled.driver_connection
+        arguments = statement.arguments(parameters)
+        try:
+            if self.dialect == "sqlite":
+                rows = await driver.execute_fetchall(statement.sql, arguments)
+            else:
+                if adapter._transaction is None:  # BEGIN, as SQLAlchemy's next statement would
+                    await adapter._start_transaction()  # (nothing when autocommitting)
+                rows = await driver.fetch(statement.sql, *arguments)
+        except Exception as error:
+            raise await self._driver_failure(connection, adapter, statement, error) from error
+        finally:
+            self._count()
+        return [dict(zip(statement.columns, row, strict=True)) for row in rows]
+
+    async def _driver_failure(
+        self,
+        connection: AsyncConnection,
+        adapter: Any,
+        statement: DriverStatement,
+        error: Exception,
+    ) -> Exception:
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            adapter._handle_exception(error)  # the driver's error as the dialect's DBAPI error
+        except Exception as adapted:
+            translated = adapted
+        else:  # pragma: no cover - _handle_exception always raises
+            translated = error
+        dialect = self.engine.dialect
+        lost = isinstance(translated, dialect.loaded_dbapi.Error) and dialect.is_disconnect(
+            translated, adapter, None
+        )
+        if lost:
+            await connection.invalidate()
+            await self.engine.dispose(close=False)
+        if not isinstance(translated, dialect.loaded_dbapi.Error):
+            return translated
+        return DBAPIError.instance(
+            statement.sql,
+            None,
+            translated,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=lost,
+            dialect=dialect,
+        )
 
     def insert(self, model: type[SQLModel]) -> Any:
         """An INSERT that supports `on_conflict_do_nothing` on this engine's dialect."""
@@ -190,6 +298,49 @@ class Database:
         await self.engine.dispose()
 
 
+@dataclass(frozen=True, slots=True)
+class DriverStatement:
+    """A Core statement compiled to one engine's SQL, with what executing it needs: parameter
+    names in the driver's positional order, SQLAlchemy's own bind processors (JSON, decimals),
+    the Python-side column defaults of an INSERT, and the names of the columns it returns."""
+
+    sql: str
+    order: tuple[str, ...]
+    processors: dict[str, Callable[[Any], Any]]
+    defaults: dict[str, Any]
+    columns: tuple[str, ...]
+
+    @classmethod
+    def compile(cls, db: Database, statement: Any) -> DriverStatement:
+        compiled = statement.compile(dialect=db.engine.dialect)
+        defaults = {
+            column.key: column.default.arg
+            for column in getattr(compiled, "insert_prefetch", ())
+            if column.default is not None and column.default.is_scalar
+        }
+        order = tuple(compiled.positiontup or ())
+        processors = {
+            name: processor
+            for name, processor in compiled._bind_processors.items()
+            if name in order and processor is not None
+        }
+        return cls(
+            sql=compiled.string,
+            order=order,
+            processors=processors,
+            defaults=defaults,
+            columns=tuple(statement.exported_columns.keys()),
+        )
+
+    def arguments(self, parameters: dict[str, Any]) -> list[Any]:
+        values = {**self.defaults, **parameters}
+        processors = self.processors
+        return [
+            processors[name](values[name]) if name in processors else values[name]
+            for name in self.order
+        ]
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
     # Let SQLAlchemy's "begin" event decide how transactions start (see _sqlite_begin).
     dbapi_connection.isolation_level = None
@@ -209,7 +360,7 @@ def _sqlite_foreign_keys_off(dbapi_connection: Any, _record: object) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    """Writers take the write lock up front; readers run each SELECT on its own (autocommit)."""
+    """Migrations take the write lock up front."""
     if connection.get_execution_options().get(_IMMEDIATE, False):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 

@@ -9,38 +9,49 @@ SIGNATURE_REPLAYED and its transaction, rolled back, writes nothing.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam
-from sqlmodel.ext.asyncio.session import AsyncSession
+from typing import Any
+
+from sqlalchemy import bindparam, literal_column
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import Database
 from .errors import AppError, ErrorCode
 from .tables import UsedSignature
 
 
+def spend_statement(db: Database) -> Any:
+    """INSERT of one ledger entry (`address`, `digest`, `expires_at`) that does nothing when the
+    entry exists; with RETURNING it yields a row only for a first use (onboarding's one-statement
+    admission on PostgreSQL embeds it as a CTE)."""
+    return (
+        db.insert(UsedSignature)
+        .values(
+            address=bindparam("address"),
+            digest=bindparam("digest"),
+            expires_at=bindparam("expires_at"),
+        )
+        .on_conflict_do_nothing()
+        .returning(literal_column("1"))
+    )
+
+
+def spend_parameters(*, signer: str, digest: str, expires_at: int) -> dict[str, Any]:
+    return {"address": signer, "digest": digest, "expires_at": expires_at}
+
+
 async def spend(
     db: Database,
-    session: AsyncSession,
+    connection: AsyncConnection,
     *,
     signer: str,
     digest: str,
     expires_at: int,
     replayed: str,
 ) -> None:
-    """Record (signer, digest) as used; a second use raises SIGNATURE_REPLAYED (`replayed` says
-    what to do instead). `signer` is at most 42 characters, `digest` 64 hex digits."""
-    statement = db.prepared(
-        "ledger.spend",
-        lambda: (
-            db.insert(UsedSignature)
-            .values(
-                address=bindparam("address"),
-                digest=bindparam("digest"),
-                expires_at=bindparam("expires_at"),
-            )
-            .on_conflict_do_nothing()
-        ),
-    )
-    parameters = {"address": signer, "digest": digest, "expires_at": expires_at}
-    result = await (await session.connection()).execute(statement, parameters)
-    if result.rowcount != 1:
+    """Record (signer, digest) as used, inside `connection`'s transaction; a second use raises
+    SIGNATURE_REPLAYED (`replayed` says what to do instead). `signer` is at most 42 characters,
+    `digest` 64 hex digits."""
+    statement = db.driver_statement("ledger.spend", lambda: spend_statement(db))
+    parameters = spend_parameters(signer=signer, digest=digest, expires_at=expires_at)
+    if not await db.driver_rows(connection, statement, parameters):
         raise AppError(ErrorCode.SIGNATURE_REPLAYED, replayed)

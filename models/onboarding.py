@@ -1,20 +1,48 @@
 """The onboarding use case: verify the wallet proof, get or create the profile, issue credentials.
 
-The wallet proof comes first and writes nothing; for a contract wallet it is the one step that
-asks a chain node (`models.contract_wallets`). Everything that writes happens in one transaction:
-the spent-signature entry, the profile and the credentials land together or not at all, so a
-refusal leaves no trace. Rate limits (see `models.ratelimit`): every attempt from a client address
-takes a token first, before any work (and before any chain call); a wallet's token is taken only
-once its proof is verified, inside the transaction.
+Everything that writes happens in one transaction: the rate-limit tokens, the spent-signature
+entry, the profile and the credentials land together or not at all, so a refusal leaves no trace
+but its client-address token. Rate limits (see `models.ratelimit`): every attempt from a client
+address takes a token, however it ends; a wallet's token is taken only once its proof is
+verified. Over the address limit, RATE_LIMITED is the answer whatever else is wrong.
+
+The wallet proof comes first and writes nothing. A key's (ECDSA) proof is CPU only (~0.1 ms,
+cheaper than any statement). A contract wallet's proof asks a chain node
+(`models.contract_wallets`): the client address pays its token before that call, so a flood
+cannot make the service call the node.
+
+The transaction costs four round trips for a new client (`Database.statements`): on PostgreSQL
+one statement takes both tokens, spends the proof and gets or creates the profile
+(data-modifying CTEs), and a second inserts the session, between BEGIN and COMMIT. SQLite has no
+data-modifying CTEs: there those are four statements (six round trips with BEGIN IMMEDIATE and
+COMMIT, all in-process). A refusal costs a few more (the address's token is taken again after
+the rollback).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import bindparam, delete
+from sqlalchemy import (
+    and_,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal_column,
+    true,
+    union_all,
+)
+from sqlalchemy import select as sa_select  # Core: typed by the columns, not by a model
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,10 +53,21 @@ from .contract_wallets import prove_wallet
 from .db import Database
 from .enums import SELF_ONBOARDING_TYPES, ProfileType, SessionKind
 from .errors import AppError, ErrorCode
-from .ledger import spend
-from .ratelimit import admit_client, admit_wallet
+from .ledger import spend, spend_parameters, spend_statement
+from .ratelimit import (
+    Bucket,
+    RateLimited,
+    admit_client,
+    client_bucket,
+    refusal,
+    refused_wait,
+    take_parameters,
+    take_statement,
+    take_tokens,
+    wallet_bucket,
+)
 from .sessions import Credentials, issue_access_session, issue_client_session
-from .tables import ApiKey, Profile, UsedSignature
+from .tables import ApiKey, AuthSession, Profile, UsedSignature
 from .wallet import WalletProof, wallet_text
 
 
@@ -70,9 +109,45 @@ async def onboard(
 ) -> Onboarded:
     config = creds.config
     now = time.time()
-    if request.client_ip is not None and config.rate_limit_per_ip is not None:
-        await admit_client(db, config.rate_limit_per_ip, request.client_ip, now)
-    exchange_id = request.exchange_id.lower()
+    client = (
+        client_bucket(config.rate_limit_per_ip, request.client_ip)
+        if request.client_ip is not None and config.rate_limit_per_ip is not None
+        else None
+    )
+    paid = False
+
+    async def pay_before_chain_call() -> None:
+        """A contract wallet's proof calls a node: the address pays its token first."""
+        nonlocal paid
+        if client is not None:
+            paid = True
+            await admit_client(db, client[1], request.client_ip or "", now)
+
+    try:
+        proof = await _verified(config, request, int(now), chains, pay_before_chain_call)
+        onboarded = await _enter(db, creds, request, proof, now, None if paid else client)
+    except AppError as refused:
+        # The attempt still counts against its address: the transaction's take was undone (or
+        # never ran). A paid or refused address token is not taken twice.
+        if (
+            client is not None
+            and not paid
+            and not (isinstance(refused, RateLimited) and refused.client)
+        ):
+            await admit_client(db, client[1], request.client_ip or "", now)
+        raise
+    chains.on_onboarded(proof.kind)
+    return onboarded
+
+
+async def _verified(
+    config: DomainConfig,
+    request: OnboardRequest,
+    now_s: int,
+    chains: Chains,
+    before_chain_call: Callable[[], Awaitable[None]],
+) -> WalletProof:
+    """The request's checks before any write: exchange, profile type, the proof itself."""
     exchange = known_exchange(config, request.exchange_id)
     if request.profile_type not in SELF_ONBOARDING_TYPES:
         allowed = " or ".join(sorted(SELF_ONBOARDING_TYPES))
@@ -80,40 +155,60 @@ async def onboard(
             ErrorCode.UNSUPPORTED_PROFILE_TYPE,
             f"profile type {request.profile_type!r} cannot self-onboard; use {allowed}",
         )
-    now_s, now_us = int(now), int(now * 1_000_000)
     # The only step that may wait on a chain node (contract wallets), before any transaction.
-    proof = await prove_wallet(
+    return await prove_wallet(
         request.wallet,
         request.signature,
         request.timestamp,
         exchange,
-        exchange_id,
+        request.exchange_id.lower(),
         chains,
         now=now_s,
         ttl=config.signature_ttl,
+        before_chain_call=before_chain_call,
     )
+
+
+async def _enter(
+    db: Database,
+    creds: Credentials,
+    request: OnboardRequest,
+    proof: WalletProof,
+    now: float,
+    client: Bucket | None,
+) -> Onboarded:
+    """The one transaction: tokens, ledger, profile, credentials."""
+    config = creds.config
+    wallet = wallet_text(proof.address)
+    buckets = [client] if client is not None else []
+    if config.rate_limit_per_wallet is not None:
+        buckets.append(wallet_bucket(config.rate_limit_per_wallet, wallet))
+    now_s, now_us = int(now), int(now * 1_000_000)
+    entry = ProfileEntry(wallet, request.exchange_id.lower(), request.profile_type, now_us)
     async with db.write() as session:
-        if config.rate_limit_per_wallet is not None:
-            await admit_wallet(
-                db, session, config.rate_limit_per_wallet, wallet_text(proof.address), now
+        connection = await session.connection()
+        if db.dialect == "postgresql":
+            profile, created = await _admit_at_once(
+                db, connection, config, entry, buckets, proof, request.timestamp, now
             )
-        if config.single_use_signatures:
-            await _spend(db, session, proof, expires_at=request.timestamp)
-        profile, created = await get_or_create_profile(
-            db,
-            session,
-            config,
-            wallet_text(proof.address),
-            exchange_id,
-            request.profile_type,
-            now_us,
-        )
-        assert profile.id is not None
+        else:
+            waits = await take_tokens(db, connection, buckets, now) if buckets else {}
+            if (refused := refusal(buckets, waits)) is not None:
+                raise refused
+            if config.single_use_signatures:
+                await spend(
+                    db,
+                    connection,
+                    signer=wallet_text(proof.address),
+                    digest=proof.digest.hex(),
+                    expires_at=request.timestamp,
+                    replayed=REPLAYED,
+                )
+            profile, created = await _get_or_create(db, connection, config, entry)
         if request.is_client:
-            onboarded = await _client_session(session, creds, profile, now_s)
+            onboarded = await _client_session(db, connection, creds, profile, now_s)
         else:
             onboarded = await _market_maker_session(session, creds, profile, now_s, now_us)
-    chains.on_onboarded(proof.kind)
     return dataclasses.replace(onboarded, created=created)
 
 
@@ -128,18 +223,12 @@ def known_exchange(config: DomainConfig, exchange_id: str) -> Exchange:
     return exchange
 
 
-async def _spend(
-    db: Database, session: AsyncSession, proof: WalletProof, *, expires_at: int
-) -> None:
-    """Record the proof as used; a second use of the same (signer, digest) is a replay."""
-    await spend(
-        db,
-        session,
-        signer=wallet_text(proof.address),
-        digest=proof.digest.hex(),
-        expires_at=expires_at,
-        replayed="this signature was already used to onboard; sign a new message with a new "
-        "timestamp",
+REPLAYED = "this signature was already used to onboard; sign a new message with a new timestamp"
+
+
+def _spend_parameters(proof: WalletProof, expires_at: int) -> dict[str, Any]:
+    return spend_parameters(
+        signer=wallet_text(proof.address), digest=proof.digest.hex(), expires_at=expires_at
     )
 
 
@@ -153,6 +242,91 @@ async def purge_spent_signatures(db: Database, now: int | None = None) -> int:
     return int(result.rowcount)
 
 
+@dataclass(frozen=True, slots=True)
+class ProfileEntry:
+    """The profile an onboarding gets, or creates when the (wallet, exchange) key is new."""
+
+    wallet: str
+    exchange_id: str
+    profile_type: str
+    now_us: int
+
+    def key(self) -> dict[str, Any]:
+        return {"wallet": self.wallet, "exchange_id": self.exchange_id}
+
+    def parameters(self, config: DomainConfig) -> dict[str, Any]:
+        return {
+            **self.key(),
+            "profile_type": self.profile_type,
+            "leverage": {market: str(m.default_leverage) for market, m in config.markets.items()},
+            "now_us": self.now_us,
+        }
+
+
+_PROFILE = Profile.__table__  # type: ignore[attr-defined]
+
+
+def _key_matches() -> Any:
+    return and_(
+        _PROFILE.c.wallet == bindparam("wallet"), _PROFILE.c.exchange_id == bindparam("exchange_id")
+    )
+
+
+def _by_key_statement() -> Any:
+    return sa_select(*_PROFILE.c).where(_key_matches())
+
+
+def _create_statement(db: Database) -> Any:
+    """INSERT the profile unless its key exists (then no id is drawn from the sequence),
+    RETURNING it; ON CONFLICT covers a concurrent insert of the same key."""
+    c = _PROFILE.c
+    values = sa_select(
+        bindparam("wallet", type_=c.wallet.type),
+        bindparam("exchange_id", type_=c.exchange_id.type),
+        bindparam("profile_type", type_=c.profile_type.type),
+        bindparam("leverage", type_=c.leverage.type),
+        bindparam("now_us", type_=c.last_update.type),
+        bindparam("now_us", type_=c.created_at.type),
+    ).where(~exists().where(_key_matches()))
+    columns = ["wallet", "exchange_id", "profile_type", "leverage", "last_update", "created_at"]
+    return (
+        db.insert(Profile)
+        .from_select(columns, values)
+        .on_conflict_do_nothing(index_elements=["wallet", "exchange_id"])
+        .returning(*c)
+    )
+
+
+def _profile(values: dict[str, Any]) -> Profile:
+    """A detached Profile from the driver's values of the profiles columns (no ORM session):
+    JSON and SQLite's decimal text decoded as the column types would."""
+    leverage, decoded = values["leverage"], dict(values)
+    decoded["leverage"] = json.loads(leverage) if isinstance(leverage, str) else leverage
+    for name in ("balance", "cum_trading_volume"):
+        decoded[name] = Decimal(values[name])
+    return Profile(**{column.name: decoded[column.name] for column in _PROFILE.c})
+
+
+async def _found(db: Database, connection: AsyncConnection, entry: ProfileEntry) -> Profile | None:
+    by_key = db.driver_statement("onboarding.profile_by_key", _by_key_statement)
+    rows = await db.driver_rows(connection, by_key, entry.key())
+    return _profile(rows[0]) if rows else None
+
+
+async def _get_or_create(
+    db: Database, connection: AsyncConnection, config: DomainConfig, entry: ProfileEntry
+) -> tuple[Profile, bool]:
+    """Atomic under any concurrency: the unique (wallet, exchange) key decides the one winner.
+    Returns the profile and whether this call created it."""
+    create = db.driver_statement("onboarding.create_profile", lambda: _create_statement(db))
+    created = await db.driver_rows(connection, create, entry.parameters(config))
+    if created:
+        return _profile(created[0]), True
+    existing = await _found(db, connection, entry)  # it existed, or a concurrent one made it
+    assert existing is not None
+    return existing, False
+
+
 async def get_or_create_profile(
     db: Database,
     session: AsyncSession,
@@ -162,54 +336,80 @@ async def get_or_create_profile(
     profile_type: str,
     now_us: int,
 ) -> tuple[Profile, bool]:
-    """Atomic under any concurrency: the unique (wallet, exchange) key decides the one winner.
-    Returns the profile and whether this call created it."""
-    key = {"wallet": wallet, "exchange_id": exchange_id}
-    by_key = db.prepared(
-        "onboarding.profile_by_key",
-        lambda: select(Profile).where(
-            Profile.wallet == bindparam("wallet"), Profile.exchange_id == bindparam("exchange_id")
-        ),
-    )
-    existing: Profile | None = (await session.exec(by_key, params=key)).first()
-    if existing is not None:
-        return existing, False
-    insert = db.prepared(
-        "onboarding.create_profile",
-        lambda: (
-            db.insert(Profile)
-            .values(
-                wallet=bindparam("wallet"),
-                exchange_id=bindparam("exchange_id"),
-                profile_type=bindparam("profile_type"),
-                leverage=bindparam("leverage"),
-                last_update=bindparam("now_us"),
-                created_at=bindparam("now_us"),
+    """The onboarding's get-or-create rule inside the caller's transaction (seeding, tests)."""
+    entry = ProfileEntry(wallet, exchange_id, profile_type, now_us)
+    return await _get_or_create(db, await session.connection(), config, entry)
+
+
+def _admit_statement(db: Database, buckets: int, single_use: bool) -> Any:
+    """PostgreSQL: take the tokens, spend the proof and get or create the profile in one
+    statement. It always returns one row: per bucket whether it was taken (`taken_i`), whether
+    the proof was spent (`spent`), and the profile's columns (with `created`), which are NULL
+    when a concurrent onboarding created the profile after this statement's snapshot."""
+    flags: list[Any] = []
+    if buckets:
+        taken = take_statement(db, buckets).cte("taken")
+        for i in range(buckets):
+            admitted = (
+                select(func.count()).select_from(taken).where(taken.c.key == bindparam(f"key_{i}"))
             )
-            .on_conflict_do_nothing(index_elements=["wallet", "exchange_id"])
-            .returning(Profile)
-        ),
+            flags.append(admitted.scalar_subquery().label(f"taken_{i}"))
+    if single_use:
+        spent = spend_statement(db).cte("spent")
+        flags.append(select(func.count()).select_from(spent).scalar_subquery().label("spent"))
+    created = _create_statement(db).cte("created")
+    found = union_all(
+        select(true().label("created"), *created.c),
+        select(false().label("created"), *_PROFILE.c).where(_key_matches()),
+    ).subquery("found")
+    one = select(literal_column("1").label("one")).subquery("one")
+    return select(*flags, *found.c).select_from(one.outerjoin(found, true()))
+
+
+async def _admit_at_once(
+    db: Database,
+    connection: AsyncConnection,
+    config: DomainConfig,
+    entry: ProfileEntry,
+    buckets: list[Bucket],
+    proof: WalletProof,
+    expires_at: int,
+    now: float,
+) -> tuple[Profile, bool]:
+    single_use = config.single_use_signatures
+    statement = db.driver_statement(
+        f"onboarding.admit.{len(buckets)}.{single_use}",
+        lambda: _admit_statement(db, len(buckets), single_use),
     )
-    parameters = {
-        **key,
-        "profile_type": profile_type,
-        "leverage": {market: str(m.default_leverage) for market, m in config.markets.items()},
-        "now_us": now_us,
-    }
-    created: Profile | None = (await session.exec(insert, params=parameters)).scalars().first()
-    if created is not None:
-        return created, True
-    concurrent: Profile = (await session.exec(by_key, params=key)).one()
-    return concurrent, False  # a concurrent onboarding created it first
+    parameters = {**entry.parameters(config), **take_parameters(buckets, now)}
+    if single_use:
+        parameters.update(_spend_parameters(proof, expires_at))
+    (row,) = await db.driver_rows(connection, statement, parameters)
+    refused = [(key, rate) for i, (key, rate) in enumerate(buckets) if not row[f"taken_{i}"]]
+    if refused:
+        waits = {key: await refused_wait(connection, key, rate, now) for key, rate in refused}
+        raise refusal(buckets, waits) or AssertionError("a refused bucket has a refusal")
+    if single_use and not row["spent"]:
+        raise AppError(ErrorCode.SIGNATURE_REPLAYED, REPLAYED)
+    if row["id"] is None:  # created by a concurrent onboarding since this statement's snapshot
+        concurrent = await _found(db, connection, entry)
+        assert concurrent is not None
+        return concurrent, False
+    return _profile(row), bool(row["created"])
 
 
 async def _client_session(
-    session: AsyncSession, creds: Credentials, profile: Profile, now_s: int
+    db: Database, connection: AsyncConnection, creds: Credentials, profile: Profile, now_s: int
 ) -> Onboarded:
     """A brand-new browser session: access JWT, single-use refresh token, HMAC secret."""
     assert profile.id is not None
     row, tokens = issue_client_session(creds, profile.id, now_s)
-    session.add(row)
+    columns = AuthSession.__table__.columns  # type: ignore[attr-defined]
+    statement = db.driver_statement(
+        "onboarding.insert_session",
+        lambda: insert(AuthSession).values({c.name: bindparam(c.name) for c in columns}),
+    )
+    await db.driver_rows(connection, statement, {c.name: getattr(row, c.name) for c in columns})
     return Onboarded(
         profile=profile,
         jwt=tokens.jwt,

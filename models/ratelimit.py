@@ -14,9 +14,9 @@ engines (PostgreSQL row lock; SQLite's single writer): a returned row means admi
 refused and the bucket is left as it was. A missing row is a full bucket, so rows whose `full_at`
 has passed carry no information and are purged. Times are the workers' wall clocks (seconds).
 
-Cost: the per-address check is that one statement, autocommitted (no BEGIN/COMMIT round trips),
-on a table PostgreSQL keeps out of its write-ahead log (no disk flush); the per-wallet check is
-one more statement inside the onboarding transaction.
+Several buckets are checked and taken by one statement (`take_tokens`): an onboarding takes the
+client address's and the wallet's tokens together, inside its transaction (see
+`models.onboarding`), on a table PostgreSQL keeps out of its write-ahead log (no disk flush).
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BindParameter, Double, bindparam, case, delete
+from sqlalchemy import BindParameter, Double, String, bindparam, case, delete, true, union_all
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .config import Rate
 from .db import Database
@@ -43,12 +44,14 @@ IPV6_PREFIX = 64
 class RateLimited(AppError):
     """RATE_LIMITED with the whole seconds to wait (HTTP `Retry-After`, GraphQL `retryAfter`)."""
 
-    def __init__(self, what: str, retry_after: float) -> None:
+    def __init__(self, what: str, retry_after: float, *, client: bool = False) -> None:
         """`what` counts the refused things, e.g. "onboarding attempts from this address"."""
         seconds = max(1, math.ceil(retry_after))
-        super().__init__(ErrorCode.RATE_LIMITED, f"too many {what}; retry in {seconds} s")
-        self.retry_after = seconds
-        self.extensions["retryAfter"] = seconds
+        self.client = client
+        """The client address's bucket refused (not the wallet's)."""
+        super().__init__(
+            ErrorCode.RATE_LIMITED, f"too many {what}; retry in {seconds} s", retry_after=seconds
+        )
 
 
 def client_key(address: str) -> str:
@@ -64,55 +67,114 @@ def client_key(address: str) -> str:
     return f"ip:{ip}"
 
 
-def _take_statement(db: Database) -> Any:
-    """The check-and-take UPSERT: only its parameters vary."""
-    stored = col(RateLimitBucket.full_at)
+Bucket = tuple[str, Rate]
+"""A bucket's key and its rate."""
+
+
+def take_statement(db: Database, buckets: int) -> Any:
+    """The check-and-take UPSERT of `buckets` buckets at once, RETURNING the admitted keys.
+
+    Parameters: `now`, and per bucket i `key_i`, `per_token_i`, `tolerance_i`; only those vary,
+    so it is built once per number of buckets (`Database.prepared`).
+    """
+    stored, key = col(RateLimitBucket.full_at), col(RateLimitBucket.key)
     now: BindParameter[float] = bindparam("now", type_=Double())
-    per_token: BindParameter[float] = bindparam("per_token", type_=Double())
+
+    def per_bucket(name: str) -> Any:
+        """The bucket's own parameter, picked by the key of the row being updated."""
+        return case(
+            *(
+                (key == bindparam(f"key_{i}"), bindparam(f"{name}_{i}", type_=Double()))
+                for i in range(buckets)
+            )
+        )
+
     start = case((stored > now, stored), else_=now)
+    # Rows from a SELECT, not a multi-row VALUES: SQLAlchemy caches no compiled multi-row VALUES.
+    # (`WHERE true`: SQLite's grammar needs a WHERE before ON CONFLICT.)
+    rows = union_all(
+        *(
+            sa_select(
+                bindparam(f"key_{i}", type_=String()),
+                now + bindparam(f"per_token_{i}", type_=Double()),
+            ).where(true())
+            for i in range(buckets)
+        )
+    )
     return (
         db.insert(RateLimitBucket)
-        .values(key=bindparam("key"), full_at=now + per_token)
+        .from_select(["key", "full_at"], rows)
         .on_conflict_do_update(
             index_elements=["key"],
-            set_={"full_at": start + per_token},
-            where=start - now <= bindparam("tolerance", type_=Double()),
+            set_={"full_at": start + per_bucket("per_token")},
+            where=start - now <= per_bucket("tolerance"),
         )
-        .returning(stored)
+        .returning(key)
     )
+
+
+def take_parameters(buckets: Sequence[Bucket], now: float) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"now": now}
+    for i, (key, rate) in enumerate(buckets):
+        parameters[f"key_{i}"] = key
+        parameters[f"per_token_{i}"] = rate.seconds_per_token
+        parameters[f"tolerance_{i}"] = (rate.burst - 1) * rate.seconds_per_token
+    return parameters
+
+
+async def take_tokens(
+    db: Database, connection: AsyncConnection, buckets: Sequence[Bucket], now: float
+) -> dict[str, float]:
+    """Take a token from each bucket in one statement: the refused keys, with the seconds until
+    each has a token again (empty when all were admitted; then every token is taken)."""
+    statement = db.driver_statement(
+        f"ratelimit.take.{len(buckets)}", lambda: take_statement(db, len(buckets))
+    )
+    rows = await db.driver_rows(connection, statement, take_parameters(buckets, now))
+    admitted = {row["key"] for row in rows}
+    refused = [(key, rate) for key, rate in buckets if key not in admitted]
+    return {key: await refused_wait(connection, key, rate, now) for key, rate in refused}
+
+
+async def refused_wait(connection: AsyncConnection, key: str, rate: Rate, now: float) -> float:
+    """How long a refused bucket stays short of a whole token."""
+    by_key = select(RateLimitBucket.full_at).where(RateLimitBucket.key == key)
+    full_at: float = (await connection.execute(by_key)).scalar_one()
+    return max(full_at, now) - now - (rate.burst - 1) * rate.seconds_per_token
 
 
 async def take_token(
     db: Database, connection: AsyncConnection, key: str, rate: Rate, now: float
 ) -> float | None:
     """Take a token from `key`'s bucket: None when admitted, else the seconds until one is back."""
-    tolerance = (rate.burst - 1) * rate.seconds_per_token
-    parameters = {"key": key, "now": now, "per_token": rate.seconds_per_token}
-    statement = db.prepared("ratelimit.take", lambda: _take_statement(db))
-    taken = await connection.execute(statement, {**parameters, "tolerance": tolerance})
-    if taken.first() is not None:
-        return None
-    by_key = select(RateLimitBucket.full_at).where(RateLimitBucket.key == key)
-    full_at: float = (await connection.execute(by_key)).scalar_one()
-    return max(full_at, now) - now - tolerance
+    return (await take_tokens(db, connection, [(key, rate)], now)).get(key)
+
+
+def client_bucket(rate: Rate, address: str) -> Bucket:
+    return client_key(address), rate
+
+
+def wallet_bucket(rate: Rate, wallet: str) -> Bucket:
+    return f"wallet:{wallet}", rate
+
+
+def refusal(buckets: Sequence[Bucket], waits: dict[str, float]) -> RateLimited | None:
+    """The refusal for the first refused bucket (client address before wallet), if any."""
+    for key, _ in buckets:
+        if key in waits:
+            if key.startswith("wallet:"):
+                return RateLimited("onboarding attempts for this wallet", waits[key])
+            return RateLimited("onboarding attempts from this address", waits[key], client=True)
+    return None
 
 
 async def admit_client(db: Database, rate: Rate, address: str, now: float) -> None:
-    """Count one attempt from a client address: one autocommitted statement, before any work."""
+    """Count one attempt from a client address: one autocommitted statement."""
+    bucket = client_bucket(rate, address)
     async with db.autocommit() as connection:
-        wait = await take_token(db, connection, client_key(address), rate, now)
-    if wait is not None:
-        raise RateLimited("onboarding attempts from this address", wait)
-
-
-async def admit_wallet(
-    db: Database, session: AsyncSession, rate: Rate, wallet: str, now: float
-) -> None:
-    """Count one proven onboarding of `wallet` inside the caller's transaction."""
-    connection = await session.connection()
-    wait = await take_token(db, connection, f"wallet:{wallet}", rate, now)
-    if wait is not None:
-        raise RateLimited("onboarding attempts for this wallet", wait)
+        waits = await take_tokens(db, connection, [bucket], now)
+    if (refused := refusal([bucket], waits)) is not None:
+        raise refused
 
 
 async def purge_full_buckets(db: Database, now: float | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 
@@ -170,6 +170,8 @@ class ProfileNode:
     _figures: strawberry.Private[asyncio.Future[AccountFigures] | None] = None
     owner_proven: strawberry.Private[bool] = False
     """True only where this very request proved wallet ownership (`onboard`)."""
+    created: strawberry.Private[bool] = False
+    """This request created the profile: it has no orders, positions or notifications yet."""
 
     def _math(self, info: Info) -> ProfileMath:
         return ProfileMath(self.row, info.context.credentials.config)
@@ -179,15 +181,37 @@ class ProfileNode:
         assert self.row.id is not None
         return self.row.id
 
-    async def _account(self, info: Info) -> AccountFigures:
-        """Computed once per profile per request; the rows come through the request's loaders.
-
-        The ten figure fields resolve concurrently, so the first caller's computation is shared
-        as a future; caching only the result would let every field compute it again.
-        """
+    def _account(self, info: Info) -> AccountFigures | asyncio.Future[AccountFigures]:
+        """The account's figures, computed once per profile per request from the rows the
+        request's loaders hold: at once when they are known (a profile this request created has
+        no rows; or an earlier field computed them), else the pending computation, which the
+        figure fields resolve concurrently and share (caching only the result would let every
+        field compute it again)."""
         if self._figures is None:
+            if self.created:
+                return self._settle(self._math(info).account([], []))
             self._figures = asyncio.ensure_future(self._compute_account(info))
-        return await self._figures
+        if self._figures.done():
+            return self._figures.result()
+        return self._figures
+
+    def _settle(self, figures: AccountFigures) -> AccountFigures:
+        self._figures = asyncio.get_running_loop().create_future()
+        self._figures.set_result(figures)
+        return figures
+
+    def _figure(self, info: Info, name: str) -> Any:
+        """One figure: the value when the account is known, else an awaitable of it (graphql-
+        core awaits what a resolver returns): a known figure costs no task or coroutine."""
+        figures = self._account(info)
+        if isinstance(figures, AccountFigures):
+            return getattr(figures, name)
+
+        async def later() -> Decimal:
+            value: Decimal = getattr(await figures, name)
+            return value
+
+        return later()
 
     async def _compute_account(self, info: Info) -> AccountFigures:
         loaders = info.context.loaders
@@ -215,8 +239,15 @@ class ProfileNode:
     @strawberry.field(
         description="`liquidating` once the account margin falls below forced margin."
     )
-    async def status(self, info: Info) -> ProfileStatusEnum:  # type: ignore[valid-type]
-        return enums.ProfileStatus(self._math(info).status(await self._account(info)))
+    def status(self, info: Info) -> ProfileStatusEnum:  # type: ignore[valid-type]
+        figures = self._account(info)
+        if isinstance(figures, AccountFigures):
+            return enums.ProfileStatus(self._math(info).status(figures))
+
+        async def later() -> enums.ProfileStatus:
+            return enums.ProfileStatus(self._math(info).status(await figures))
+
+        return later()  # graphql-core awaits it (see _figure)
 
     @strawberry.field(description="Microseconds.")
     def last_update(self) -> Int64:
@@ -235,40 +266,40 @@ class ProfileNode:
         return self.row.cum_trading_volume
 
     @strawberry.field
-    async def account_equity(self, info: Info) -> Decimal:
-        return (await self._account(info)).account_equity
+    def account_equity(self, info: Info) -> Decimal:
+        return self._figure(info, "account_equity")  # type: ignore[no-any-return]
 
     @strawberry.field
-    async def cum_unrealized_pnl(self, info: Info) -> Decimal:
-        return (await self._account(info)).cum_unrealized_pnl
+    def cum_unrealized_pnl(self, info: Info) -> Decimal:
+        return self._figure(info, "cum_unrealized_pnl")  # type: ignore[no-any-return]
 
     @strawberry.field
-    async def total_notional(self, info: Info) -> Decimal:
-        return (await self._account(info)).total_notional
+    def total_notional(self, info: Info) -> Decimal:
+        return self._figure(info, "total_notional")  # type: ignore[no-any-return]
 
     @strawberry.field
-    async def total_position_margin(self, info: Info) -> Decimal:
-        return (await self._account(info)).total_position_margin
+    def total_position_margin(self, info: Info) -> Decimal:
+        return self._figure(info, "total_position_margin")  # type: ignore[no-any-return]
 
     @strawberry.field
-    async def total_order_margin(self, info: Info) -> Decimal:
-        return (await self._account(info)).total_order_margin
+    def total_order_margin(self, info: Info) -> Decimal:
+        return self._figure(info, "total_order_margin")  # type: ignore[no-any-return]
 
     @strawberry.field
-    async def account_margin(self, info: Info) -> Decimal:
-        return (await self._account(info)).account_margin
+    def account_margin(self, info: Info) -> Decimal:
+        return self._figure(info, "account_margin")  # type: ignore[no-any-return]
 
     @strawberry.field
-    async def account_leverage(self, info: Info) -> Decimal:
-        return (await self._account(info)).account_leverage
+    def account_leverage(self, info: Info) -> Decimal:
+        return self._figure(info, "account_leverage")  # type: ignore[no-any-return]
 
     @strawberry.field
-    async def health(self, info: Info) -> Decimal:
-        return (await self._account(info)).health
+    def health(self, info: Info) -> Decimal:
+        return self._figure(info, "health")  # type: ignore[no-any-return]
 
     @strawberry.field
-    async def withdrawable_balance(self, info: Info) -> Decimal:
-        return (await self._account(info)).withdrawable_balance
+    def withdrawable_balance(self, info: Info) -> Decimal:
+        return self._figure(info, "withdrawable_balance")  # type: ignore[no-any-return]
 
     @strawberry.field(description="Leverage per market, every listed market included.")
     def leverage(self, info: Info) -> list[MarketLeverage]:
@@ -276,11 +307,18 @@ class ProfileNode:
         return [MarketLeverage(market_id=m, leverage=value) for m, value in leverage.items()]
 
     @strawberry.field(description="Resting orders (open or placed), newest first.")
-    async def orders(self, info: Info) -> list[OrderNode]:
+    def orders(self, info: Info) -> list[OrderNode]:
+        # A coroutine stands in for the list: graphql-core awaits what a resolver returns.
+        return [] if self.created else cast("list[OrderNode]", self._orders(info))
+
+    async def _orders(self, info: Info) -> list[OrderNode]:
         return [OrderNode.of(row) for row in await info.context.loaders.open_orders.load(self._id)]
 
     @strawberry.field(description="Open positions.")
-    async def positions(self, info: Info) -> list[PositionNode]:
+    def positions(self, info: Info) -> list[PositionNode]:
+        return [] if self.created else cast("list[PositionNode]", self._positions(info))
+
+    async def _positions(self, info: Info) -> list[PositionNode]:
         math = self._math(info)
         rows = await info.context.loaders.open_positions.load(self._id)
         return [PositionNode.of(row, math.position(row)) for row in rows]
@@ -412,5 +450,5 @@ class OnboardPayload:
             refresh_token=result.refresh_token,
             random_secret=result.random_secret,
             api_secret=ApiSecret.of(result.api_secret) if result.api_secret else None,
-            profile=ProfileNode(row=result.profile, owner_proven=True),
+            profile=ProfileNode(row=result.profile, owner_proven=True, created=result.created),
         )

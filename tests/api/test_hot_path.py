@@ -4,12 +4,13 @@ queued, pools that recover without pre-ping, rate-limit state kept out of the wr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from starlette.testclient import TestClient
 
 from api.app import create_app
@@ -148,3 +149,55 @@ def test_a_new_profile_costs_no_list_queries_on_the_legacy_route_either(
     legacy(101)
     for table in LISTS:  # an existing profile's lists are read, once each
         assert len([s for s in statements if table in s]) == 1, table
+
+
+def test_the_counter_counts_round_trips_begin_and_commit_included(database_url: str) -> None:
+    """What the budgets below stand on: a write transaction is its statements plus BEGIN and
+    COMMIT (asyncpg's BEGIN and both engines' COMMIT pass no cursor), a read only its own."""
+
+    async def scenario() -> tuple[int, int, int]:
+        db = Database(database_url)
+        try:
+            await db.create_schema()
+            before = db.statements
+            async with db.write() as session:
+                await (await session.connection()).execute(text("SELECT 1"))
+            written = db.statements - before
+            with contextlib.suppress(RuntimeError):
+                async with db.write() as session:
+                    await (await session.connection()).execute(text("SELECT 1"))
+                    raise RuntimeError("roll back")
+            rolled_back = db.statements - before - written
+            async with db.read() as session:
+                await (await session.connection()).execute(text("SELECT 1"))
+            return written, rolled_back, db.statements - before - written - rolled_back
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(scenario()) == (3, 3, 1)
+
+
+# SQLite has no data-modifying CTEs: its onboarding is BEGIN IMMEDIATE, four statements, COMMIT.
+ROUND_TRIPS = {"postgresql": 4, "sqlite": 6}
+
+
+def test_a_new_wallet_client_onboarding_costs_four_round_trips(
+    client: TestClient, services: Services
+) -> None:
+    """Both rate limits counted and the single-use ledger on; the same use case behind both
+    routes. On PostgreSQL: BEGIN, one statement (tokens, ledger, profile), the session, COMMIT."""
+    config = services.settings
+    assert config.rate_limit_per_ip
+    assert config.rate_limit_per_wallet
+    assert config.single_use_signatures
+    budget = ROUND_TRIPS[services.db.dialect]
+
+    before = services.db.statements
+    ok(onboard(client, **signed(Signer(), is_client=True, ts=fresh_timestamp(100))))
+    assert services.db.statements - before <= budget
+
+    signer, ts = Signer(), fresh_timestamp(101)
+    body = {"wallet": signer.address, "signature": signer.eip191(ts), "is_client": True}
+    before = services.db.statements
+    assert client.post("/onboarding", json=body, headers={"RBT-TS": str(ts)}).status_code == 200
+    assert services.db.statements - before <= budget

@@ -20,7 +20,7 @@ from models.tables import ApiKey, AuthSession
 from tests.api.legacy import update_api_key
 from tests.api.test_api_keys import CREATE, RENEW, REVOKE, bearer, create, data, my_keys
 from tests.api.test_legacy_signed import app_at, client_refresh
-from tests.api.test_sessions import call, client_session, code, me, refresh
+from tests.api.test_sessions import call, client_session, code, me, refresh, signed_out
 from tests.legacy_client import OfficialClient
 
 LOGOUT_ALL = "mutation ($keys: Boolean!) { logoutEverywhere(revokeApiKeys: $keys) }"
@@ -55,10 +55,16 @@ def stored_session(client: TestClient, services: Services, jwt: str) -> AuthSess
     return client.portal.call(read)
 
 
+NEEDS_SESSION = "mutation { markNotificationsRead(ids: []) { id } }"
+"""An operation that needs a live session (`me` answers null without one)."""
+
+
 def refused_everywhere(client: TestClient, jwt: str, expected: str, status: int) -> str:
     """GraphQL and `GET /account/validate` both refuse `jwt`; returns the GraphQL message."""
-    body = me(client, jwt)
+    body = call(client, NEEDS_SESSION, Authorization=f"Bearer {jwt}")
     assert code(body) == expected
+    if expected == "UNAUTHENTICATED":
+        assert signed_out(me(client, jwt))
     assert client.get("/account/validate", params={"jwt": jwt}).status_code == status
     message: str = body["errors"][0]["message"]
     return message
@@ -96,7 +102,7 @@ def test_a_session_minted_from_a_key_dies_when_the_key_expires(
 ) -> None:
     assert bot.api_key
     update_api_key(client, services, bot.api_key, expiration=int(time.time()) - 1)
-    assert code(me(client, key_jwt(bot))) == "UNAUTHENTICATED"
+    assert signed_out(me(client, key_jwt(bot)))
     # A key that is renewed stays the same key: its sessions live as long as it does.
     update_api_key(client, services, bot.api_key, expiration=int(time.time()) + 3600)
     assert "errors" not in me(client, key_jwt(bot))
@@ -115,7 +121,7 @@ def test_a_session_minted_from_a_key_dies_when_the_key_is_purged(
         await sweep_api_keys(services.db, services.credentials.config)
 
     client.portal.call(purge)
-    assert code(me(client, key_jwt(bot))) == "UNAUTHENTICATED"
+    assert signed_out(me(client, key_jwt(bot)))
 
 
 @pytest.mark.parametrize(
@@ -176,11 +182,11 @@ def test_logout_everywhere_leaves_keys_unless_asked_to_revoke_them(
     browser = client_session(client)
     kept = call(client, "mutation { logoutEverywhere }", **bearer(browser["jwt"]))
     assert kept["data"] == {"logoutEverywhere": 1}
-    assert code(me(client, browser["jwt"])) == "UNAUTHENTICATED"
+    assert signed_out(me(client, browser["jwt"]))
 
     sessions = call(client, LOGOUT_ALL, {"keys": False}, **bearer(wallet_jwt(bot)))
     assert sessions["data"] == {"logoutEverywhere": 2}  # the wallet's and the key's session
-    assert code(me(client, key_jwt(bot))) == "UNAUTHENTICATED"
+    assert signed_out(me(client, key_jwt(bot)))
     # The key survives a plain logoutEverywhere: the bot signs a new session with it.
     bot.jwt_update()
     assert "errors" not in me(client, key_jwt(bot))
@@ -235,7 +241,7 @@ def test_a_refresh_family_has_an_absolute_lifetime(
     assert code(expired) == "REFRESH_FAMILY_EXPIRED"
     assert "onboard again" in expired["errors"][0]["message"]
     # Its access token ends with the family, and the refusal spent nothing.
-    assert code(me(client, still["jwt"])) == "UNAUTHENTICATED"
+    assert signed_out(me(client, still["jwt"]))
     legacy = client_refresh(client, still["refreshToken"], still["randomSecret"])
     assert legacy.status_code == 401
     assert legacy.json()["error"].startswith("REFRESH_FAMILY_EXPIRED: ")
