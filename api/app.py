@@ -99,7 +99,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", metrics_endpoint),
         ],
         middleware=[
-            Middleware(RequestContextMiddleware, on_response=record_http_request),
+            Middleware(
+                RequestContextMiddleware,
+                on_response=record_http_request,
+                trusted_proxies=settings.trusted_proxies,
+            ),
             # Inside the request context, so a 413 carries the request id and is logged as one.
             Middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes),
         ],
