@@ -41,8 +41,8 @@ class SessionMutation:
         )
     )
     async def refresh_session(self, info: Info, refresh_token: str) -> SessionPayload:
-        _, tokens = await refresh_client_session(
-            info.context.db, info.context.credentials, refresh_token
+        _, tokens = await info.context.ending_sessions(
+            refresh_client_session(info.context.db, info.context.credentials, refresh_token)
         )
         return SessionPayload(
             jwt=tokens.jwt, refresh_token=tokens.refresh_token, random_secret=tokens.random_secret
@@ -50,9 +50,11 @@ class SessionMutation:
 
     @strawberry.mutation(description="End the calling session.")
     async def logout(self, info: Info) -> bool:
-        await revoke_session(info.context.db, (await info.context.session()).id)
+        session_id = (await info.context.session()).id
+        await info.context.ending_sessions(revoke_session(info.context.db, session_id))
         return True
 
     @strawberry.mutation(description="End every session of the caller's profile; returns how many.")
     async def logout_everywhere(self, info: Info) -> int:
-        return await revoke_all_sessions(info.context.db, await info.context.profile_id())
+        profile_id = await info.context.profile_id()
+        return await info.context.ending_sessions(revoke_all_sessions(info.context.db, profile_id))
