@@ -75,6 +75,8 @@ class Settings(DomainConfig, BaseSettings):
     graphql_max_aliases: int = Field(default=15, ge=0, le=1000)
     graphql_max_tokens: int = Field(default=300, ge=50, le=100_000)
     graphql_max_directives: int = Field(default=4, ge=0, le=100)
+    graphql_max_list_items: int = Field(default=2000, ge=100, le=1_000_000)
+    """Most list entries one GraphQL document may ask for (docs/limits.md, list cost)."""
     graphql_cache_size: int = Field(default=128, ge=1, le=100_000)
     graphql_introspection: bool | None = None
     """None: on in dev, off in prod."""
