@@ -43,6 +43,7 @@ from graphql import (
     value_from_ast,
     visit,
 )
+from graphql.execution.executor import Executor
 from graphql.pyutils import Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import StrawberryArgumentAnnotation
@@ -211,7 +212,7 @@ class CheckedExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, refusing bad variable values before the first resolver runs."""
 
     @classmethod
-    def build(  # type: ignore[override]
+    def build(
         cls,
         schema: GraphQLSchema,
         document: DocumentNode,
@@ -220,7 +221,7 @@ class CheckedExecutor(StrawberryGraphQLCoreExecutionContext):
         raw_variable_values: dict[str, Any] | None = None,
         *args: Any,
         **kwargs: Any,
-    ) -> list[GraphQLError] | StrawberryGraphQLCoreExecutionContext:
+    ) -> list[GraphQLError] | Executor[Any]:
         refusal = bad_text(raw_variable_values, "a variable") if raw_variable_values else None
         if refusal is not None:
             return [GraphQLError(refusal.message, original_error=refusal)]
