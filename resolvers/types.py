@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -32,8 +33,8 @@ from models.trading import check_text
 
 from .arguments import MAX_ITEMS, PAGE_SIZE, checked, optional
 from .context import Context
-from .loaders import Page
-from .pagination import Connection, connection
+from .loaders import KeysetPageLoader, Page, Row
+from .pagination import Connection, NodeT, connection
 from .scalars import Int64
 
 ProfileTypeEnum = strawberry.enum(enums.ProfileType, name="ProfileType")
@@ -206,6 +207,32 @@ class ProfileNode:
         )
         return self._math(info).account(positions, orders)
 
+    async def _paged(
+        self,
+        loader: KeysetPageLoader[Row],
+        first: int,
+        after: tuple[str | None, Callable[[str], tuple[int, int | str]]],
+        node_of: Callable[[Row], NodeT],
+        cursor_of: Callable[[NodeT], tuple[str, int, int | str]],
+        **filters: Any,
+    ) -> Connection[NodeT]:
+        """One keyset page of this profile's list, as a connection. `after` is the cursor with
+        the decoder of its list; one row more than the page shows whether another follows."""
+        cursor, decode = after
+        page = Page(
+            profile_id=self._id,
+            limit=first + 1,
+            after=decode(cursor) if cursor is not None else None,
+            **filters,
+        )
+        rows = await loader.page(page)
+        return connection(
+            [node_of(row) for row in rows],
+            first,
+            lambda node: encode_cursor(*cursor_of(node)),
+            after=cursor,
+        )
+
     @strawberry.field
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self._id))
@@ -320,18 +347,13 @@ class ProfileNode:
         after: Annotated[str | None, AFTER_NOTIFICATION] = None,
         unread_only: bool = False,
     ) -> Connection[NotificationNode]:
-        page = Page(
-            profile_id=self._id,
-            limit=first + 1,
-            after=decode_notification_cursor(after) if after is not None else None,
-            unread_only=unread_only,
-        )
-        rows = await info.context.loaders.notifications.page(page)
-        return connection(
-            [NotificationNode.of(row) for row in rows],
+        return await self._paged(
+            info.context.loaders.notifications,
             first,
-            lambda node: encode_cursor(NOTIFICATIONS, node.created_at, int(node.id)),
-            after=after,
+            (after, decode_notification_cursor),
+            NotificationNode.of,
+            lambda node: (NOTIFICATIONS, node.created_at, int(node.id)),
+            unread_only=unread_only,
         )
 
     @strawberry.field(
@@ -351,19 +373,14 @@ class ProfileNode:
         market_id: Annotated[str | None, MARKET_ID] = None,
     ) -> Connection[OrderNode]:
         statuses = sorted({enums.OrderStatus(value).value for value in status or ()})
-        page = Page(
-            profile_id=self._id,
-            limit=first + 1,
-            after=decode_order_cursor(after) if after is not None else None,
+        return await self._paged(
+            info.context.loaders.order_history,
+            first,
+            (after, decode_order_cursor),
+            OrderNode.of,
+            lambda node: (ORDER_HISTORY, node.created_at, node.id),
             statuses=tuple(statuses) or None,
             market_id=market_id,
-        )
-        rows = await info.context.loaders.order_history.page(page)
-        return connection(
-            [OrderNode.of(row) for row in rows],
-            first,
-            lambda node: encode_cursor(ORDER_HISTORY, node.created_at, node.id),
-            after=after,
         )
 
     @strawberry.field(
@@ -383,18 +400,13 @@ class ProfileNode:
     ) -> Connection[ApiKeyNode] | None:
         if not self.owner_proven and await info.context.profile_id() != self._id:
             raise AppError(ErrorCode.FORBIDDEN, "only the profile's owner may list its API keys")
-        page = Page(
-            profile_id=self._id,
-            limit=first + 1,
-            after=decode_api_key_cursor(after) if after is not None else None,
-        )
-        rows = await info.context.loaders.api_keys.page(page)
         now_s = int(time.time())
-        return connection(
-            [ApiKeyNode.of(row, now_s) for row in rows],
+        return await self._paged(
+            info.context.loaders.api_keys,
             first,
-            lambda node: encode_cursor(API_KEYS, node.created_at, node.key),
-            after=after,
+            (after, decode_api_key_cursor),
+            lambda row: ApiKeyNode.of(row, now_s),
+            lambda node: (API_KEYS, node.created_at, node.key),
         )
 
 
