@@ -119,8 +119,8 @@ class Settings(DomainConfig, BaseSettings):
             ("ONBOARDING_PREVIOUS_JWT_SECRETS", self.previous_jwt_secret_values, DEV_JWT_SECRET),
             ("ONBOARDING_PREVIOUS_SECRETS_KEYS", self.previous_secrets_key_values, DEV_SECRETS_KEY),
         ):
-            if published in retired:
-                raise ValueError(f"{name} must not list the development default")
+            if published in retired or "" in retired:
+                raise ValueError(f"{name} must not list an empty key or the development default")
             if any(len(key) < MIN_KEY_CHARS for key in retired):
                 raise ValueError(
                     f"{name} must list keys of at least {MIN_KEY_CHARS} characters in prod: a "
