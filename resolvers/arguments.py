@@ -222,9 +222,10 @@ class CheckedExecutor(StrawberryGraphQLCoreExecutionContext):
         *args: Any,
         **kwargs: Any,
     ) -> list[GraphQLError] | Executor[Any]:
-        refusal = bad_text(raw_variable_values, "a variable") if raw_variable_values else None
-        if refusal is not None:
-            return [GraphQLError(refusal.message, original_error=refusal)]
+        for name, value in (raw_variable_values or {}).items():
+            refusal = bad_text(name, "a variable name") or bad_text(value, f"variable ${name}")
+            if refusal is not None:
+                return [GraphQLError(refusal.message, original_error=refusal)]
         built = super().build(
             schema, document, root_value, context_value, raw_variable_values, *args, **kwargs
         )
