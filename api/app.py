@@ -142,7 +142,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", metrics_endpoint),
         ],
         middleware=[
-            Middleware(RequestContextMiddleware, on_response=record_http_request),
+            Middleware(
+                RequestContextMiddleware,
+                on_response=record_http_request,
+                trusted_proxies=settings.trusted_proxies,
+            ),
             # Preflights are answered here, before the routes (whose OPTIONS would be a 405).
             *cors_middleware(settings),
             # Inside the request context, so a 413 carries the request id and is logged as one.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import shutil
@@ -186,9 +187,31 @@ def _exit_cleanly(_signal: int, _frame: FrameType | None) -> None:
     sys.exit(0)
 
 
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address: only this machine can connect."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
 def serve(args: argparse.Namespace) -> None:
     settings = _settings()
     configure_logging(settings.log_level)
+    published = settings.published_dev_keys
+    if published and not is_loopback(args.host):
+        what = (
+            "is the published development default"
+            if len(published) == 1
+            else ("are the published development defaults")
+        )
+        sys.exit(
+            f"onboarding-api: refusing to serve on {args.host}: {' and '.join(published)} "
+            f"{what}, with which anyone can forge sessions; "
+            "set real keys (at least 32 random characters each) or serve on 127.0.0.1"
+        )
     created = new_sqlite_file(settings.database_url)
     if created is not None:
         with quiet_migrations():

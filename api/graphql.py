@@ -58,6 +58,7 @@ def graphql_limits(settings: Settings) -> GraphQLLimits:
         max_aliases=settings.graphql_max_aliases,
         max_tokens=settings.graphql_max_tokens,
         max_directives=settings.graphql_max_directives,
+        max_list_items=settings.graphql_max_list_items,
         introspection=settings.in_dev_unless(settings.graphql_introspection),
         field_suggestions=settings.in_dev_unless(settings.graphql_field_suggestions),
         cache_size=settings.graphql_cache_size,

@@ -135,7 +135,7 @@ def legacy_route(path: str, method: str, handler: Handler) -> Route:
                 path="/",
                 secure=True,
                 httponly=True,
-                samesite="none",
+                samesite=services.settings.cookie_samesite,
             )
         return response
 

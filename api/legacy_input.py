@@ -13,6 +13,7 @@ from starlette.requests import Request
 from models.errors import bad_input
 from models.hmac_payload import signed_fields
 from models.signed_requests import SignedCall
+from models.text import check_clean_text
 
 from .client_ip import caller_address
 from .graphql import access_token
@@ -40,6 +41,7 @@ async def json_object(request: Request) -> dict[str, Any]:
         raise bad_input(f"the request body must be a JSON object, not {_json_type(body)}")
     if _deeper_than(MAX_DEPTH, body):
         raise too_deep
+    check_clean_text(body, "the request body")
     return body
 
 

@@ -11,6 +11,9 @@ Decisions where the seed is silent:
 - An order without a limit price, trigger price or size percent shows `0` there: the seed types
   those fields as numbers, and old clients parse them as such (GraphQL keeps them null).
 - Object keys are written sorted, as in the seed.
+- The profile's lists are capped like GraphQL's (`models.pagination`, docs/limits.md): the
+  newest `EMBEDDED_ORDERS` resting orders, `EMBEDDED_POSITIONS` open positions (by market) and
+  the newest `EMBEDDED_NOTIFICATIONS` notifications. The figures count every row.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from models.config import DomainConfig
 from models.db import Database
 from models.margin import PositionFigures
 from models.onboarding import Onboarded
+from models.pagination import EMBEDDED_NOTIFICATIONS, EMBEDDED_ORDERS, EMBEDDED_POSITIONS
 from models.profiles import ProfileMath
 from models.sessions import ClientTokens
 from models.tables import Notification, Order, Position, Profile
-from resolvers.loaders import Loaders
+from resolvers.loaders import Loaders, Page
 
 from .settings import LegacyDecimals
 
@@ -101,7 +105,7 @@ async def profile_json(
     orders, positions, notifications = await asyncio.gather(
         loaders.open_orders.load(profile.id),
         loaders.open_positions.load(profile.id),
-        loaders.notifications.load(profile.id),
+        loaders.notifications.page(Page(profile_id=profile.id, limit=EMBEDDED_NOTIFICATIONS)),
     )
     math = ProfileMath(profile, config)
     figures = math.account(positions, orders)
@@ -117,8 +121,8 @@ async def profile_json(
         "last_liq_check": profile.last_liq_check,
         "last_update": profile.last_update,
         "leverage": math.leverage_by_market(),
-        "orders": [_order(row) for row in orders],
-        "positions": [_position(row, math.position(row)) for row in positions],
+        "orders": [_order(row) for row in orders[:EMBEDDED_ORDERS]],
+        "positions": [_position(row, math.position(row)) for row in positions[:EMBEDDED_POSITIONS]],
         "profile_notifications": [_notification(row) for row in notifications],
         "profile_type": profile.profile_type,
         "status": math.status(figures),

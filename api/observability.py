@@ -1,7 +1,10 @@
 """Request ids and structured logs.
 
-Every request gets an id (a sane incoming `X-Request-ID` is honoured), echoed in the response and
-attached to each log line. Log lines are JSON. The access log names method, route path and status:
+Every request gets an id, echoed in the response and attached to each log line. A sane incoming
+`X-Request-ID` becomes the id only when the peer is one of `ONBOARDING_TRUSTED_PROXIES` (a proxy
+that assigns ids); from anyone else it could forge or collide with other requests' log lines, so
+the id is minted and the client's value is logged beside it as `client_request_id`.
+Log lines are JSON. The access log names method, route path and status:
 never query strings, headers or bodies, where tokens and secrets travel.
 """
 
@@ -13,13 +16,17 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from models.client_ip import Network, is_trusted_peer
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_CLIENT_ID_CHARS = 64
+"""An untrusted client's X-Request-ID is logged (JSON-escaped) up to this many characters."""
 access_log = logging.getLogger("onboarding.access")
 
 
@@ -59,16 +66,29 @@ ResponseObserver = Callable[[Scope, int, float], None]
 class RequestContextMiddleware:
     """Assigns the request id, stamps `X-Request-ID` and `SRV-TIMESTAMP`, writes the access log."""
 
-    def __init__(self, app: ASGIApp, on_response: ResponseObserver | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        on_response: ResponseObserver | None = None,
+        trusted_proxies: Sequence[Network] = (),
+    ) -> None:
         self.app = app
         self.on_response = on_response
+        self.trusted_proxies = tuple(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _SANE_ID.fullmatch(incoming) else uuid.uuid4().hex
+        peer = scope.get("client")
+        honoured = bool(_SANE_ID.fullmatch(incoming)) and is_trusted_peer(
+            peer[0] if peer else None, self.trusted_proxies
+        )
+        request_id = incoming if honoured else uuid.uuid4().hex
+        fields: dict[str, object] = {}
+        if incoming and not honoured:
+            fields["client_request_id"] = incoming[:_CLIENT_ID_CHARS]
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
@@ -95,6 +115,7 @@ class RequestContextMiddleware:
                         "path": scope["path"],
                         "status": status,
                         "ms": round(seconds * 1000, 2),
+                        **fields,
                     }
                 },
             )

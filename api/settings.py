@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,8 @@ from models.config import DEV_JWT_SECRET, DEV_SECRETS_KEY, DomainConfig
 
 log = logging.getLogger("onboarding.settings")
 _ORIGIN = re.compile(r"https?://[^/\s?#]+")
+MIN_KEY_CHARS = 32
+"""Shortest key prod accepts, current or retired."""
 
 
 class Env(StrEnum):
@@ -30,6 +33,11 @@ class LegacyDecimals(StrEnum):
 
     NUMBER = "number"
     STRING = "string"
+
+
+SameSite = Literal["lax", "strict", "none"]
+"""The `jwt` cookie's SameSite attribute (RFC 6265bis). `none` lets other sites' requests carry
+the cookie, which browsers allow only with `Secure`: the cookie always has it."""
 
 
 class Settings(DomainConfig, BaseSettings):
@@ -53,13 +61,24 @@ class Settings(DomainConfig, BaseSettings):
     log_level: str = "INFO"
     legacy_decimals: LegacyDecimals = LegacyDecimals.NUMBER
     trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
-    """Peers whose `X-Forwarded-For` names the client (API-key IP allow-lists), as CIDRs."""
+    """Peers whose `X-Forwarded-For` names the client (API-key IP allow-lists) and whose
+    `X-Request-ID` becomes the request id, as CIDRs."""
+    cookie_samesite: SameSite = "lax"
+    """SameSite of the `jwt` cookie the legacy routes set (docs/limits.md, cookies)."""
+
+    @field_validator("cookie_samesite", mode="before")
+    @classmethod
+    def _samesite_any_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
     admin_token: SecretStr | None = None
     """Bearer token of the admin API (the trading engine, operators); unset: the API is off."""
     graphql_max_depth: int = Field(default=10, ge=1, le=100)
     graphql_max_aliases: int = Field(default=15, ge=0, le=1000)
     graphql_max_tokens: int = Field(default=300, ge=50, le=100_000)
     graphql_max_directives: int = Field(default=4, ge=0, le=100)
+    graphql_max_list_items: int = Field(default=2000, ge=100, le=1_000_000)
+    """Most list entries one GraphQL document may ask for (docs/limits.md, list cost)."""
     graphql_cache_size: int = Field(default=128, ge=1, le=100_000)
     graphql_introspection: bool | None = None
     """None: on in dev, off in prod."""
@@ -95,14 +114,7 @@ class Settings(DomainConfig, BaseSettings):
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:
         """Prod refuses the published dev defaults; dev uses them and says so."""
-        weak = [
-            name
-            for name, value, default in (
-                ("ONBOARDING_JWT_SECRET", self.jwt_secret, DEV_JWT_SECRET),
-                ("ONBOARDING_SECRETS_KEY", self.secrets_key, DEV_SECRETS_KEY),
-            )
-            if value.get_secret_value() in ("", default)
-        ]
+        weak = self.published_dev_keys
         if weak and self.env is Env.PROD:
             raise ValueError(
                 f"ONBOARDING_ENV=prod needs real secrets: set {' and '.join(weak)} "
@@ -122,14 +134,36 @@ class Settings(DomainConfig, BaseSettings):
             ("ONBOARDING_JWT_SECRET", self.jwt_secret),
             ("ONBOARDING_SECRETS_KEY", self.secrets_key),
         ):
-            if len(value.get_secret_value()) < 32:
-                raise ValueError(f"{name} must be at least 32 characters in prod")
+            if len(value.get_secret_value()) < MIN_KEY_CHARS:
+                raise ValueError(f"{name} must be at least {MIN_KEY_CHARS} characters in prod")
+        if self.jwt_secret.get_secret_value() == self.secrets_key.get_secret_value():
+            raise ValueError(
+                "ONBOARDING_JWT_SECRET and ONBOARDING_SECRETS_KEY must differ in prod: one key "
+                "signing tokens and sealing secrets makes a leak of either a leak of both"
+            )
         for name, retired, published in (
             ("ONBOARDING_PREVIOUS_JWT_SECRETS", self.previous_jwt_secret_values, DEV_JWT_SECRET),
             ("ONBOARDING_PREVIOUS_SECRETS_KEYS", self.previous_secrets_key_values, DEV_SECRETS_KEY),
         ):
             if published in retired or "" in retired:
                 raise ValueError(f"{name} must not list an empty key or the development default")
+            if any(len(key) < MIN_KEY_CHARS for key in retired):
+                raise ValueError(
+                    f"{name} must list keys of at least {MIN_KEY_CHARS} characters in prod: a "
+                    "retired key still verifies (or opens) what it signed"
+                )
+
+    @property
+    def published_dev_keys(self) -> list[str]:
+        """Which of the two keys are the published development defaults (or empty)."""
+        return [
+            name
+            for name, value, default in (
+                ("ONBOARDING_JWT_SECRET", self.jwt_secret, DEV_JWT_SECRET),
+                ("ONBOARDING_SECRETS_KEY", self.secrets_key, DEV_SECRETS_KEY),
+            )
+            if value.get_secret_value() in ("", default)
+        ]
 
     @model_validator(mode="after")
     def _admin_token_strength(self) -> Settings:

@@ -64,7 +64,7 @@ ONBOARD = """mutation Onboard($input: OnboardInput!) {
         timestamp }
       positions { id profileId marketId side size entryPrice fairPrice notional unrealizedPnl
         margin liquidationPrice }
-      notifications { id type title description createdAt }
+      notifications { edges { node { id type title description createdAt } } }
     }
   }
 }"""

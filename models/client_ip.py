@@ -46,12 +46,18 @@ def _within(address: Address, networks: Sequence[Network]) -> bool:
     return any(address.version == net.version and address in net for net in networks)
 
 
+def is_trusted_peer(peer: str | None, trusted_proxies: Sequence[Network]) -> bool:
+    """The direct peer is one of the trusted proxies (whose forwarded headers are believed)."""
+    address = parse_address(peer) if peer else None
+    return address is not None and _within(address, trusted_proxies)
+
+
 def client_address(
     peer: str | None, forwarded_for: str | None, trusted_proxies: Sequence[Network]
 ) -> Address | None:
     """The caller's address: the peer, or, behind trusted proxies, the forwarded client."""
     address = parse_address(peer) if peer else None
-    if address is None or not forwarded_for or not _within(address, trusted_proxies):
+    if address is None or not forwarded_for or not is_trusted_peer(peer, trusted_proxies):
         return address
     for hop in reversed(forwarded_for.split(",")):
         forwarded = parse_address(hop)

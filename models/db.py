@@ -62,7 +62,9 @@ class Database:
         # No pre-ping: it is a round trip on every checkout (a tenth of an onboarding's time on
         # PostgreSQL, four thread hops on SQLite). A connection whose server went away fails one
         # statement instead (SERVICE_UNAVAILABLE) and SQLAlchemy then replaces the whole pool.
-        options: dict[str, Any] = {"pool_recycle": 1800}
+        # hide_parameters: a failing statement's error (and so its log line) names the SQL but
+        # never its values, which include sealed secrets and token hashes.
+        options: dict[str, Any] = {"pool_recycle": 1800, "hide_parameters": True}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -259,7 +261,10 @@ class Database:
         # reference fails while foreign keys are enforced; enforcement can only be switched off
         # outside a transaction, hence a connection of its own. The keys are checked at the end.
         engine = create_async_engine(
-            self.engine.url, poolclass=NullPool, execution_options={_IMMEDIATE: True}
+            self.engine.url,
+            poolclass=NullPool,
+            hide_parameters=True,
+            execution_options={_IMMEDIATE: True},
         )
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "connect", _sqlite_foreign_keys_off)

@@ -13,12 +13,22 @@ import binascii
 import json
 
 from .errors import bad_input
+from .text import text_problem
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 
+EMBEDDED_ORDERS = 100
+"""A profile's resting orders shown inline (GraphQL `orders`, legacy `orders`): the newest."""
+EMBEDDED_POSITIONS = 100
+"""A profile's open positions shown inline, by market. Figures always count every row."""
+EMBEDDED_NOTIFICATIONS = 50
+"""The newest notifications in the legacy profile (`profile_notifications`)."""
+
 ORDER_HISTORY = "orders"
 PROFILES = "profiles"
+NOTIFICATIONS = "notifications"
+API_KEYS = "api_keys"
 _MAX_CURSOR_CHARS = 512
 _INT64 = range(-(2**63), 2**63)
 
@@ -54,21 +64,33 @@ def _int64(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value in _INT64
 
 
-def _storable(text: str) -> bool:
-    """What an id column can hold: no NUL, and UTF-8-encodable (JSON escapes can spell a lone
-    surrogate, which a driver would fail to send)."""
-    return "\x00" not in text and not any("\ud800" <= char <= "\udfff" for char in text)
+def _time_and_text(kind: str, cursor: str) -> tuple[int, str]:
+    match _decode(kind, cursor):
+        case [int() as created_at, str() as text] if (
+            _int64(created_at) and len(text) <= 64 and text_problem(text) is None
+        ):
+            return created_at, text
+    raise bad_input(f"`after` is not a cursor of this list ({kind})")
 
 
 def decode_order_cursor(cursor: str) -> tuple[int, str]:
     """(created_at, id) of the last order seen."""
-    key = _decode(ORDER_HISTORY, cursor)
-    match key:
-        case [int() as created_at, str() as order_id] if (
-            _int64(created_at) and len(order_id) <= 64 and _storable(order_id)
+    return _time_and_text(ORDER_HISTORY, cursor)
+
+
+def decode_api_key_cursor(cursor: str) -> tuple[int, str]:
+    """(created_at, key) of the last API key seen."""
+    return _time_and_text(API_KEYS, cursor)
+
+
+def decode_notification_cursor(cursor: str) -> tuple[int, int]:
+    """(created_at, id) of the last notification seen."""
+    match _decode(NOTIFICATIONS, cursor):
+        case [int() as created_at, int() as notification_id] if _int64(created_at) and _int64(
+            notification_id
         ):
-            return created_at, order_id
-    raise bad_input(f"`after` is not a cursor of this list ({ORDER_HISTORY})")
+            return created_at, notification_id
+    raise bad_input(f"`after` is not a cursor of this list ({NOTIFICATIONS})")
 
 
 def decode_profile_cursor(cursor: str) -> int:

@@ -114,13 +114,12 @@ def _optional_amount(value: Decimal | None, field: str) -> Decimal | None:
 
 
 def check_text(value: str, field: str, max_length: int, *, required: bool = True) -> str:
-    """Bounded text without NUL characters (PostgreSQL cannot store them)."""
+    """Bounded text. NUL and lone surrogates never get this far: `models.text` refuses them
+    where text enters (GraphQL, legacy bodies)."""
     if required and not value.strip():
         raise bad_input(f"{field} must not be empty")
     if len(value) > max_length:
         raise bad_input(f"{field} is longer than {max_length} characters")
-    if "\x00" in value:
-        raise bad_input(f"{field} must not contain NUL characters")
     return value
 
 

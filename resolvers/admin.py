@@ -7,6 +7,7 @@ rules live in `models.trading`, this module only translates GraphQL input to the
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 
@@ -17,7 +18,6 @@ from models.pagination import (
     PROFILES,
     decode_profile_cursor,
     encode_cursor,
-    page_size,
 )
 from models.profiles import list_profiles
 from models.trading import (
@@ -30,6 +30,7 @@ from models.trading import (
     upsert_positions,
 )
 
+from .arguments import PAGE_SIZE, checked, optional
 from .pagination import Connection, connection
 from .scalars import Int64
 from .types import (
@@ -146,23 +147,22 @@ class AdminQuery:
     async def profiles(
         self,
         info: Info,
-        first: int = DEFAULT_PAGE_SIZE,
-        after: str | None = None,
+        first: Annotated[int, PAGE_SIZE] = DEFAULT_PAGE_SIZE,
+        after: Annotated[str | None, checked(optional(decode_profile_cursor))] = None,
         wallet: str | None = None,
         status: ProfileStatusEnum | None = None,  # type: ignore[valid-type]
     ) -> Connection[ProfileNode]:
         info.context.require_admin()
-        limit = page_size(first)
         rows = await list_profiles(
             info.context.db,
-            limit=limit + 1,
+            limit=first + 1,
             before_id=decode_profile_cursor(after) if after is not None else None,
             wallet=wallet,
             status=enums.ProfileStatus(status) if status is not None else None,
         )
         return connection(
             [ProfileNode(row=row) for row in rows],
-            limit,
+            first,
             lambda node: encode_cursor(PROFILES, node.row.id or 0),
             after=after,
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from models.chain import NO_CHAINS, Chains
 from models.client_ip import parse_address
@@ -12,6 +14,8 @@ from models.sessions import Credentials, authenticate
 from models.tables import AuthSession
 
 from .loaders import Loaders
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,13 +40,28 @@ class Context:
         self.loaders = Loaders(self.db)
 
     async def session(self) -> AuthSession:
-        """The caller's live session (checked once per request), or UNAUTHENTICATED."""
+        """The caller's live session, or UNAUTHENTICATED.
+
+        Checked once and then remembered, until a mutation ends sessions (`ending_sessions`):
+        mutations run one after another, so the next field checks again and finds out.
+        """
         if self._session is None:
             address = parse_address(self.client_ip) if self.client_ip else None
             self._session = await authenticate(
                 self.db, self.credentials, self.access_token, address
             )
         return self._session
+
+    async def ending_sessions(self, revocation: Awaitable[T]) -> T:
+        """Await a write that may end sessions (the caller's among them), then forget what was
+        checked: later fields of this document authenticate again, so `mutation { logout
+        createApiKey(…) }` cannot use the session it has just ended. Forgotten even when the
+        write raises, since it may have revoked before refusing (a reused refresh token)."""
+        try:
+            return await revocation
+        finally:
+            self._session = None
+            self.forget_loaded()
 
     async def profile_id(self) -> int:
         return (await self.session()).profile_id

@@ -7,7 +7,7 @@ Each returns, for every key, the rows of that profile in a stable order.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -71,115 +71,129 @@ class OpenPositionsByProfileLoader(DataLoader[int, list[Position]]):
         super().__init__(load_fn=load)
 
 
-class NotificationsByProfileLoader(DataLoader[int, list[Notification]]):
-    """Newest first."""
-
-    def __init__(self, db: Database) -> None:
-        async def load(profile_ids: list[int]) -> list[list[Notification]]:
-            return await _rows_by_profile(
-                db,
-                Notification,
-                profile_ids,
-                order_by=(col(Notification.created_at).desc(), col(Notification.id).desc()),
-            )
-
-        super().__init__(load_fn=load)
-
-
-class ApiKeysByProfileLoader(DataLoader[int, list[ApiKey]]):
-    """Every stored key (live, expired, revoked), newest first."""
-
-    def __init__(self, db: Database) -> None:
-        async def load(profile_ids: list[int]) -> list[list[ApiKey]]:
-            return await _rows_by_profile(
-                db,
-                ApiKey,
-                profile_ids,
-                order_by=(col(ApiKey.created_at).desc(), col(ApiKey.key)),
-            )
-
-        super().__init__(load_fn=load)
-
-
 @dataclass(frozen=True, slots=True)
-class HistoryPage:
-    """One profile's page of order history: `limit` rows after the keyset `after`."""
+class Page:
+    """One profile's page of a keyset list, newest first: `limit` rows after the keyset `after`
+    (the sort key of the last row already seen). The filters apply to the lists that have them."""
 
     profile_id: int
     limit: int
-    after: tuple[int, str] | None = None
-    """(created_at, id) of the last order already seen."""
+    after: tuple[int, int | str] | None = None
     statuses: tuple[str, ...] | None = None
+    """Orders: keep these statuses."""
     market_id: str | None = None
+    """Orders: keep this market."""
+    unread_only: bool = False
+    """Notifications: leave out the read ones."""
 
     @property
     def shape(self) -> tuple[object, ...]:
         """Pages of the same shape load together, whatever their profile."""
-        return (self.limit, self.after, self.statuses, self.market_id)
+        return (self.limit, self.after, self.statuses, self.market_id, self.unread_only)
 
 
-class OrderHistoryByProfileLoader(DataLoader[HistoryPage, list[Order]]):
-    """All orders, newest first by (created_at, id): one SELECT per page shape in a request.
+Filters = Callable[[Page], list[ColumnElement[bool]]]
 
-    One profile pages with LIMIT over the (profile_id, created_at, id) index; many (a list of
-    profiles asking the same page) share one SELECT that ranks rows per profile.
+
+class KeysetPageLoader(DataLoader[Page, list[Row]]):
+    """Pages of one table, newest first by `keys` (a time, then a unique tiebreak): one SELECT
+    per page shape in a request.
+
+    One profile pages with LIMIT over its (profile_id, keys…) order; many (a list of profiles
+    asking the same page) share one SELECT that ranks rows per profile.
     """
 
-    def __init__(self, db: Database) -> None:
-        async def load(pages: list[HistoryPage]) -> list[list[Order]]:
-            by_shape: defaultdict[tuple[object, ...], list[HistoryPage]] = defaultdict(list)
+    def __init__(
+        self, db: Database, model: type[Row], keys: tuple[Any, Any], filters: Filters
+    ) -> None:
+        async def load(pages: list[Page]) -> list[list[Row]]:
+            by_shape: defaultdict[tuple[object, ...], list[Page]] = defaultdict(list)
             for page in pages:
                 by_shape[page.shape].append(page)
-            loaded: dict[HistoryPage, list[Order]] = {}
+            loaded: dict[Page, list[Row]] = {}
             for same_shape in by_shape.values():
-                rows = await _order_history(db, same_shape)
+                rows = await _keyset_pages(db, model, keys, filters, same_shape)
                 for page in same_shape:
                     loaded[page] = rows.get(page.profile_id, [])
             return [loaded[page] for page in pages]
 
         super().__init__(load_fn=load)
+        self.empty_profiles: set[int] = set()
+        """Profiles known to have no rows here (created by this request): no query for them."""
+
+    async def page(self, page: Page) -> list[Row]:
+        if page.profile_id in self.empty_profiles:
+            return []
+        return await self.load(page)
 
 
-async def _order_history(db: Database, pages: list[HistoryPage]) -> dict[int, list[Order]]:
+async def _keyset_pages(
+    db: Database, model: type[Row], keys: tuple[Any, Any], filters: Filters, pages: list[Page]
+) -> dict[int, list[Row]]:
     shape = pages[0]
+    profile_column = col(model.profile_id)  # type: ignore[attr-defined]
     profile_ids = sorted({page.profile_id for page in pages})
-    conditions: list[ColumnElement[bool]] = [col(Order.profile_id).in_(profile_ids)]
-    if shape.statuses:
-        conditions.append(col(Order.status).in_(shape.statuses))
-    if shape.market_id is not None:
-        conditions.append(col(Order.market_id) == shape.market_id)
+    conditions = [profile_column.in_(profile_ids), *filters(shape)]
     if shape.after is not None:
-        conditions.append(tuple_(col(Order.created_at), col(Order.id)) < tuple_(*shape.after))
-    newest = (col(Order.created_at).desc(), col(Order.id).desc())
+        conditions.append(tuple_(*keys) < tuple_(*shape.after))
+    newest = tuple(key.desc() for key in keys)
     if len(profile_ids) == 1:
-        statement = select(Order).where(*conditions).order_by(*newest).limit(shape.limit)
+        statement = select(model).where(*conditions).order_by(*newest).limit(shape.limit)
     else:
-        rank = func.row_number().over(partition_by=col(Order.profile_id), order_by=newest)
-        ranked = select(Order, rank.label("rank")).where(*conditions).subquery()
-        order = aliased(Order, ranked)
+        rank = func.row_number().over(partition_by=profile_column, order_by=newest)
+        ranked = select(model, rank.label("rank")).where(*conditions).subquery()
+        row = aliased(model, ranked)
         statement = (
-            select(order)
+            select(row)
             .where(ranked.c.rank <= shape.limit)
             .order_by(ranked.c.profile_id, ranked.c.rank)
         )
     async with db.read() as session:
         rows = (await session.exec(statement)).all()
-    grouped: defaultdict[int, list[Order]] = defaultdict(list)
-    for row in rows:
-        grouped[row.profile_id].append(row)
+    grouped: defaultdict[int, list[Row]] = defaultdict(list)
+    for found in rows:
+        grouped[found.profile_id].append(found)  # type: ignore[attr-defined]
     return grouped
+
+
+def _order_filters(page: Page) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if page.statuses:
+        conditions.append(col(Order.status).in_(page.statuses))
+    if page.market_id is not None:
+        conditions.append(col(Order.market_id) == page.market_id)
+    return conditions
+
+
+def _notification_filters(page: Page) -> list[ColumnElement[bool]]:
+    return [col(Notification.read_at).is_(None)] if page.unread_only else []
+
+
+def _no_filters(_: Page) -> list[ColumnElement[bool]]:
+    return []
 
 
 class Loaders:
     def __init__(self, db: Database) -> None:
         self.open_orders = OpenOrdersByProfileLoader(db)
         self.open_positions = OpenPositionsByProfileLoader(db)
-        self.notifications = NotificationsByProfileLoader(db)
-        self.api_keys = ApiKeysByProfileLoader(db)
-        self.order_history = OrderHistoryByProfileLoader(db)
+        self.order_history = KeysetPageLoader(
+            db, Order, (col(Order.created_at), col(Order.id)), _order_filters
+        )
+        self.notifications = KeysetPageLoader(
+            db,
+            Notification,
+            (col(Notification.created_at), col(Notification.id)),
+            _notification_filters,
+        )
+        self.api_keys = KeysetPageLoader(
+            db, ApiKey, (col(ApiKey.created_at), col(ApiKey.key)), _no_filters
+        )
 
     def know_empty(self, profile_id: int) -> None:
-        """A profile created in this request has no rows yet: answer its lists without a query."""
+        """A profile created in this request has no rows yet: answer its lists without a query
+        (its API key, for a market maker, is the one thing onboarding wrote)."""
         self.open_orders.prime(profile_id, [])
         self.open_positions.prime(profile_id, [])
-        self.notifications.prime(profile_id, [])
+        self.notifications.empty_profiles.add(profile_id)
+        self.order_history.empty_profiles.add(profile_id)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from models.notifications import mark_read, parse_notification_ids
+from models.notifications import MAX_IDS, mark_read, parse_notification_ids
 
+from .arguments import MAX_ITEMS
 from .types import Info, NotificationNode
 
 
@@ -15,7 +16,8 @@ class NotificationMutation:
         description=(
             "Mark the caller's notifications read (needs an access JWT) and return them. Ids "
             "that are not the caller's are ignored; already-read ones keep their `readAt`."
-        )
+        ),
+        metadata={MAX_ITEMS: MAX_IDS},
     )
     async def mark_notifications_read(
         self, info: Info, ids: list[strawberry.ID]

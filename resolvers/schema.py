@@ -19,6 +19,7 @@ from strawberry.types import ExecutionContext
 
 from .admin import AdminMutation, AdminQuery
 from .api_keys import ApiKeyMutation
+from .arguments import CheckedExecutor
 from .errors import ErrorShaping
 from .limits import GraphQLLimits, validation_rules
 from .mutations import OnboardingMutation
@@ -86,6 +87,7 @@ def build_schema(
         config=StrawberryConfig(
             sort_schema=True, scalar_map=SCALAR_MAP, disable_field_suggestions=hide_suggestions
         ),
+        execution_context_class=CheckedExecutor,
         extensions=[
             *observers,
             lambda: ErrorShaping(hide_suggestions=hide_suggestions),

@@ -58,8 +58,8 @@ class SessionMutation:
         )
     )
     async def refresh_session(self, info: Info, refresh_token: str) -> SessionPayload:
-        _, tokens = await refresh_client_session(
-            info.context.db, info.context.credentials, refresh_token
+        _, tokens = await info.context.ending_sessions(
+            refresh_client_session(info.context.db, info.context.credentials, refresh_token)
         )
         return SessionPayload(
             jwt=tokens.jwt, refresh_token=tokens.refresh_token, random_secret=tokens.random_secret
@@ -67,7 +67,8 @@ class SessionMutation:
 
     @strawberry.mutation(description="End the calling session.")
     async def logout(self, info: Info) -> bool:
-        await revoke_session(info.context.db, (await info.context.session()).id)
+        session_id = (await info.context.session()).id
+        await info.context.ending_sessions(revoke_session(info.context.db, session_id))
         return True
 
     @strawberry.mutation(
@@ -81,6 +82,6 @@ class SessionMutation:
         caller = await info.context.session()
         if revoke_api_keys:
             require_wallet_proof(caller)
-        return await revoke_all_sessions(
-            info.context.db, caller.profile_id, api_keys=revoke_api_keys
+        return await info.context.ending_sessions(
+            revoke_all_sessions(info.context.db, caller.profile_id, api_keys=revoke_api_keys)
         )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 
@@ -15,19 +16,25 @@ from models.errors import AppError, ErrorCode
 from models.margin import AccountFigures, PositionFigures
 from models.onboarding import ApiCredentials, Onboarded
 from models.pagination import (
+    API_KEYS,
     DEFAULT_PAGE_SIZE,
+    EMBEDDED_ORDERS,
+    EMBEDDED_POSITIONS,
+    NOTIFICATIONS,
     ORDER_HISTORY,
+    decode_api_key_cursor,
+    decode_notification_cursor,
     decode_order_cursor,
     encode_cursor,
-    page_size,
 )
 from models.profiles import ProfileMath
 from models.tables import ApiKey, Notification, Order, Position, Profile
 from models.trading import check_text
 
+from .arguments import MAX_ITEMS, PAGE_SIZE, checked, optional
 from .context import Context
-from .loaders import HistoryPage
-from .pagination import Connection, connection
+from .loaders import KeysetPageLoader, Page, Row
+from .pagination import Connection, NodeT, connection
 from .scalars import Int64
 
 ProfileTypeEnum = strawberry.enum(enums.ProfileType, name="ProfileType")
@@ -40,6 +47,10 @@ ApiKeyStatusEnum = strawberry.enum(enums.ApiKeyStatus, name="ApiKeyStatus")
 PositionStatusEnum = strawberry.enum(enums.PositionStatus, name="PositionStatus")
 
 Info = strawberry.Info[Context, None]
+MARKET_ID = checked(optional(lambda market_id: check_text(market_id, "marketId", 64)))
+AFTER_ORDER = checked(optional(decode_order_cursor))
+AFTER_NOTIFICATION = checked(optional(decode_notification_cursor))
+AFTER_API_KEY = checked(optional(decode_api_key_cursor))
 
 
 @strawberry.type(description="One market's leverage for this profile.")
@@ -220,6 +231,32 @@ class ProfileNode:
         )
         return self._math(info).account(positions, orders)
 
+    async def _paged(
+        self,
+        loader: KeysetPageLoader[Row],
+        first: int,
+        after: tuple[str | None, Callable[[str], tuple[int, int | str]]],
+        node_of: Callable[[Row], NodeT],
+        cursor_of: Callable[[NodeT], tuple[str, int, int | str]],
+        **filters: Any,
+    ) -> Connection[NodeT]:
+        """One keyset page of this profile's list, as a connection. `after` is the cursor with
+        the decoder of its list; one row more than the page shows whether another follows."""
+        cursor, decode = after
+        page = Page(
+            profile_id=self._id,
+            limit=first + 1,
+            after=decode(cursor) if cursor is not None else None,
+            **filters,
+        )
+        rows = await loader.page(page)
+        return connection(
+            [node_of(row) for row in rows],
+            first,
+            lambda node: encode_cursor(*cursor_of(node)),
+            after=cursor,
+        )
+
     @strawberry.field
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self._id))
@@ -306,27 +343,56 @@ class ProfileNode:
         leverage = self._math(info).leverage_by_market()
         return [MarketLeverage(market_id=m, leverage=value) for m, value in leverage.items()]
 
-    @strawberry.field(description="Resting orders (open or placed), newest first.")
+    @strawberry.field(
+        description=(
+            f"Resting orders (open or placed), newest first: at most the newest "
+            f"{EMBEDDED_ORDERS} (the figures count them all; `orderHistory` pages through all)."
+        ),
+        metadata={MAX_ITEMS: EMBEDDED_ORDERS},
+    )
     def orders(self, info: Info) -> list[OrderNode]:
         # A coroutine stands in for the list: graphql-core awaits what a resolver returns.
         return [] if self.created else cast("list[OrderNode]", self._orders(info))
 
     async def _orders(self, info: Info) -> list[OrderNode]:
-        return [OrderNode.of(row) for row in await info.context.loaders.open_orders.load(self._id)]
+        rows = await info.context.loaders.open_orders.load(self._id)
+        return [OrderNode.of(row) for row in rows[:EMBEDDED_ORDERS]]
 
-    @strawberry.field(description="Open positions.")
+    @strawberry.field(
+        description=(
+            f"Open positions by market: at most {EMBEDDED_POSITIONS} (the figures count them all)."
+        ),
+        metadata={MAX_ITEMS: EMBEDDED_POSITIONS},
+    )
     def positions(self, info: Info) -> list[PositionNode]:
         return [] if self.created else cast("list[PositionNode]", self._positions(info))
 
     async def _positions(self, info: Info) -> list[PositionNode]:
         math = self._math(info)
         rows = await info.context.loaders.open_positions.load(self._id)
-        return [PositionNode.of(row, math.position(row)) for row in rows]
+        return [PositionNode.of(row, math.position(row)) for row in rows[:EMBEDDED_POSITIONS]]
 
-    @strawberry.field(description="Newest first; `unreadOnly: true` leaves out the read ones.")
-    async def notifications(self, info: Info, unread_only: bool = False) -> list[NotificationNode]:
-        rows = await info.context.loaders.notifications.load(self._id)
-        return [NotificationNode.of(row) for row in rows if row.read_at is None or not unread_only]
+    @strawberry.field(
+        description=(
+            "The profile's notifications, newest first, keyset-paginated like `orderHistory` "
+            "(`first` 0 to 100). `unreadOnly: true` leaves out the read ones."
+        )
+    )
+    async def notifications(
+        self,
+        info: Info,
+        first: Annotated[int, PAGE_SIZE] = DEFAULT_PAGE_SIZE,
+        after: Annotated[str | None, AFTER_NOTIFICATION] = None,
+        unread_only: bool = False,
+    ) -> Connection[NotificationNode]:
+        return await self._paged(
+            info.context.loaders.notifications,
+            first,
+            (after, decode_notification_cursor),
+            NotificationNode.of,
+            lambda node: (NOTIFICATIONS, node.created_at, int(node.id)),
+            unread_only=unread_only,
+        )
 
     @strawberry.field(
         description=(
@@ -339,45 +405,50 @@ class ProfileNode:
     async def order_history(
         self,
         info: Info,
-        first: int = DEFAULT_PAGE_SIZE,
-        after: str | None = None,
+        first: Annotated[int, PAGE_SIZE] = DEFAULT_PAGE_SIZE,
+        after: Annotated[str | None, AFTER_ORDER] = None,
         status: list[OrderStatusEnum] | None = None,  # type: ignore[valid-type]
-        market_id: str | None = None,
+        market_id: Annotated[str | None, MARKET_ID] = None,
     ) -> Connection[OrderNode]:
-        limit = page_size(first)
         statuses = sorted({enums.OrderStatus(value).value for value in status or ()})
-        page = HistoryPage(
-            profile_id=self._id,
-            limit=limit + 1,
-            after=decode_order_cursor(after) if after is not None else None,
+        return await self._paged(
+            info.context.loaders.order_history,
+            first,
+            (after, decode_order_cursor),
+            OrderNode.of,
+            lambda node: (ORDER_HISTORY, node.created_at, node.id),
             statuses=tuple(statuses) or None,
-            market_id=None if market_id is None else check_text(market_id, "marketId", 64),
-        )
-        rows = await info.context.loaders.order_history.load(page)
-        return connection(
-            [OrderNode.of(row) for row in rows],
-            limit,
-            lambda node: encode_cursor(ORDER_HISTORY, node.created_at, node.id),
-            after=after,
+            market_id=market_id,
         )
 
     @strawberry.field(
         description=(
-            "The profile's API keys (live, expired and recently revoked), newest first; never "
-            "their secrets. Only the owner sees them: a caller whose access JWT belongs to this "
-            "profile, or the `onboard` response that just proved the wallet. Anyone else gets "
-            "null with FORBIDDEN, the admin token included (UNAUTHENTICATED without credentials)."
+            "The profile's API keys (live, expired and recently revoked), newest first, "
+            "keyset-paginated (`first` 0 to 100); never their secrets. Only the owner sees "
+            "them: a caller whose access JWT belongs to this profile, or the `onboard` response "
+            "that just proved the wallet. Anyone else gets null with FORBIDDEN, the admin token "
+            "included (UNAUTHENTICATED without credentials)."
         )
     )
-    async def api_keys(self, info: Info) -> list[ApiKeyNode] | None:
+    async def api_keys(
+        self,
+        info: Info,
+        first: Annotated[int, PAGE_SIZE] = DEFAULT_PAGE_SIZE,
+        after: Annotated[str | None, AFTER_API_KEY] = None,
+    ) -> Connection[ApiKeyNode] | None:
         # The admin token is a caller too, just not the owner: FORBIDDEN, like any stranger's.
         if not self.owner_proven and (
             info.context.admin or await info.context.profile_id() != self._id
         ):
             raise AppError(ErrorCode.FORBIDDEN, "only the profile's owner may list its API keys")
-        rows = await info.context.loaders.api_keys.load(self._id)
         now_s = int(time.time())
-        return [ApiKeyNode.of(row, now_s) for row in rows]
+        return await self._paged(
+            info.context.loaders.api_keys,
+            first,
+            (after, decode_api_key_cursor),
+            lambda row: ApiKeyNode.of(row, now_s),
+            lambda node: (API_KEYS, node.created_at, node.key),
+        )
 
 
 @strawberry.type(

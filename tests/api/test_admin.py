@@ -29,6 +29,7 @@ from tests.api.admin_helpers import (
     upsert_positions,
 )
 from tests.conftest import ADMIN_TOKEN, as_admin
+from tests.pages import nodes
 
 PROFILES = f"""
 query ($first: Int! = 20, $after: String, $wallet: String, $status: ProfileStatus) {{
@@ -38,7 +39,9 @@ query ($first: Int! = 20, $after: String, $wallet: String, $status: ProfileStatu
   }}
 }}
 """
-ME = f"{{ me {{ {FIGURES} orders {{ id }} positions {{ id }} notifications {{ id title }} }} }}"
+ME = f"""{{ me {{
+  {FIGURES} orders {{ id }} positions {{ id }} notifications {{ edges {{ node {{ id title }} }} }}
+}} }}"""
 
 
 def snapshot(client: TestClient) -> dict[str, Any]:
@@ -304,7 +307,7 @@ def test_a_notification_is_stored_once_per_key(admin_client: TestClient) -> None
     )
     assert replay == stored
     me = post(admin_client, ME, {}, Authorization=f"Bearer {user['jwt']}")["data"]["me"]
-    assert me["notifications"] == [{"id": stored["id"], "title": "hello n-1"}]
+    assert nodes(me["notifications"]) == [{"id": stored["id"], "title": "hello n-1"}]
     assert me["lastUpdate"] > user["profile"]["lastUpdate"]
 
 

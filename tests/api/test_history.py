@@ -18,6 +18,7 @@ from tests.api.admin_helpers import (
 )
 from tests.api.test_onboard import signed
 from tests.conftest import as_admin
+from tests.pages import nodes
 from tests.signing import Signer, fresh_timestamp
 
 HISTORY = """
@@ -235,7 +236,10 @@ def test_every_profile_of_a_list_gets_its_own_page(admin_client: TestClient) -> 
 # --------------------------------------------------------------------------- notifications
 
 NOTIFICATIONS = """
-{ me { all: notifications { id read readAt } unread: notifications(unreadOnly: true) { id } } }
+{ me {
+  all: notifications { edges { node { id read readAt } } }
+  unread: notifications(unreadOnly: true) { edges { node { id } } }
+} }
 """
 MARK = "mutation ($ids: [ID!]!) { markNotificationsRead(ids: $ids) { id read readAt title } }"
 
@@ -255,9 +259,9 @@ def test_marking_notifications_read(admin_client: TestClient) -> None:
     )["id"]
 
     before = as_user(admin_client, user["jwt"], NOTIFICATIONS)["data"]["me"]
-    assert [n["id"] for n in before["all"]] == mine[::-1]  # newest first
-    assert before["unread"] == [{"id": i} for i in mine[::-1]]
-    assert {(n["read"], n["readAt"]) for n in before["all"]} == {(False, None)}
+    assert [n["id"] for n in nodes(before["all"])] == mine[::-1]  # newest first
+    assert nodes(before["unread"]) == [{"id": i} for i in mine[::-1]]
+    assert {(n["read"], n["readAt"]) for n in nodes(before["all"])} == {(False, None)}
 
     marked = as_user(admin_client, user["jwt"], MARK, {"ids": [mine[0], theirs, "987654"]})
     (read,) = marked["data"]["markNotificationsRead"]  # another's and unknown ids are ignored
@@ -265,8 +269,8 @@ def test_marking_notifications_read(admin_client: TestClient) -> None:
     assert isinstance(read["readAt"], int)
 
     after = as_user(admin_client, user["jwt"], NOTIFICATIONS)["data"]["me"]
-    assert after["unread"] == [{"id": mine[2]}, {"id": mine[1]}]
-    assert as_user(admin_client, other["jwt"], NOTIFICATIONS)["data"]["me"]["unread"] == [
+    assert nodes(after["unread"]) == [{"id": mine[2]}, {"id": mine[1]}]
+    assert nodes(as_user(admin_client, other["jwt"], NOTIFICATIONS)["data"]["me"]["unread"]) == [
         {"id": theirs}
     ]
 
@@ -274,7 +278,7 @@ def test_marking_notifications_read(admin_client: TestClient) -> None:
     by_id = {n["id"]: n for n in again["markNotificationsRead"]}
     assert set(by_id) == set(mine)
     assert by_id[mine[0]]["readAt"] == read["readAt"]  # first read time is kept
-    assert as_user(admin_client, user["jwt"], NOTIFICATIONS)["data"]["me"]["unread"] == []
+    assert nodes(as_user(admin_client, user["jwt"], NOTIFICATIONS)["data"]["me"]["unread"]) == []
 
 
 @pytest.mark.parametrize(
@@ -308,7 +312,7 @@ def test_history_and_read_state_come_with_the_onboarding_payload(admin_client: T
     mutation ($input: OnboardInput!) {
       onboard(input: $input) { profile {
         orderHistory(first: 2) { edges { node { id } } pageInfo { hasNextPage } }
-        notifications(unreadOnly: true) { id read }
+        notifications(unreadOnly: true) { edges { node { id read } } }
       } }
     }
     """
@@ -316,4 +320,4 @@ def test_history_and_read_state_come_with_the_onboarding_payload(admin_client: T
     profile = body.json()["data"]["onboard"]["profile"]
     assert [e["node"]["id"] for e in profile["orderHistory"]["edges"]] == newest_first(orders)[:2]
     assert profile["orderHistory"]["pageInfo"]["hasNextPage"] is True
-    assert [n["read"] for n in profile["notifications"]] == [False]
+    assert [n["read"] for n in nodes(profile["notifications"])] == [False]

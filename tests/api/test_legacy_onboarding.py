@@ -236,8 +236,19 @@ def test_clients_get_the_jwt_cookie_and_market_makers_do_not(client: TestClient)
     cookie = response.headers["set-cookie"]
     assert cookie.startswith(f"jwt={jwt};")
     attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
-    assert {"httponly", "secure", "samesite=none", "max-age=172800", "path=/"} <= attributes
+    assert {"httponly", "secure", "samesite=lax", "max-age=172800", "path=/"} <= attributes
     assert "set-cookie" not in onboard_rest(client, is_client=False).headers
+
+
+@pytest.mark.parametrize("samesite", ["Strict", "none"])
+def test_the_cookies_samesite_is_a_setting(settings: Settings, samesite: str) -> None:
+    """Default Lax (above); `None` keeps `Secure`, without which browsers drop the cookie."""
+    settings.cookie_samesite = Settings(cookie_samesite=samesite).cookie_samesite
+    with TestClient(create_app(settings)) as client:
+        client.portal.call(client.app.state.services.db.create_schema)  # type: ignore[attr-defined]
+        cookie = onboard_rest(client, is_client=True).headers["set-cookie"]
+    attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {f"samesite={samesite.lower()}", "secure", "httponly"} <= attributes
 
 
 @pytest.mark.parametrize(

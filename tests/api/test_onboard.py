@@ -23,6 +23,7 @@ from models.config import (
 from models.tables import ApiKey, AuthSession, Profile, UsedSignature
 from models.wallet import SECP256K1_N
 from tests.conftest import graphql
+from tests.pages import nodes
 from tests.signing import Signer, fresh_timestamp
 
 ONBOARD = """
@@ -35,7 +36,7 @@ mutation Onboard($input: OnboardInput!) {
       balance accountEquity totalPositionMargin totalOrderMargin totalNotional accountMargin
       withdrawableBalance cumUnrealizedPnl health accountLeverage cumTradingVolume
       leverage { marketId leverage }
-      orders { id } positions { id } notifications { id }
+      orders { id } positions { id } notifications { edges { node { id } } }
     }
   }
 }
@@ -122,7 +123,7 @@ def test_client_onboarding_returns_a_session_and_a_fresh_profile(
     assert profile["leverage"] == [
         {"marketId": m, "leverage": "1"} for m in sorted(DEFAULT_MARKETS)
     ]
-    assert profile["orders"] == profile["positions"] == profile["notifications"] == []
+    assert profile["orders"] == profile["positions"] == nodes(profile["notifications"]) == []
 
     access = claims(result["jwt"], services)
     assert access["sub"] == profile["id"]

@@ -16,6 +16,7 @@ from models.enums import RESTING_ORDER_STATUSES
 from models.seed import REFERENCE_PRICES
 from models.tables import Notification, Order, Position, Profile
 from tests.api.test_onboard import ok, onboard, signed
+from tests.pages import nodes
 from tests.signing import Signer
 
 
@@ -85,7 +86,7 @@ def test_seed_fills_a_plausible_profile_that_onboarding_then_finds(
     resting = {o["id"] for o in orders if o["status"] in RESTING_ORDER_STATUSES}
     assert {o["id"] for o in result["orders"]} == resting
     assert len(result["positions"]) == 10
-    assert len(result["notifications"]) == 9
+    assert len(nodes(result["notifications"])) == 9
     assert result["status"] == "ACTIVE"
     assert Decimal(result["withdrawableBalance"]) > 0
 

@@ -10,7 +10,7 @@ from typing import Any
 import jwt as pyjwt
 import pytest
 from pydantic import SecretStr
-from sqlmodel import col, update
+from sqlmodel import col, select, update
 from starlette.testclient import TestClient
 
 from api.app import create_app
@@ -18,7 +18,7 @@ from api.services import Services
 from api.settings import Settings
 from models.errors import AppError, ErrorCode
 from models.sessions import refresh_client_session
-from models.tables import AuthSession
+from models.tables import ApiKey, AuthSession
 from models.tokens import key_id
 from tests.api.test_onboard import ok, onboard, signed
 from tests.signing import Signer, fresh_timestamp
@@ -268,3 +268,32 @@ def test_a_cross_site_form_cannot_ride_the_jwt_cookie(client: TestClient) -> Non
     finally:
         client.cookies.clear()
     assert signed_in(me(client, session["jwt"]))
+
+
+@pytest.mark.parametrize(
+    ("ender", "later"),
+    [
+        ("logoutEverywhere", 'createApiKey(input: {tag: "x", expiresInDays: 365}) { secret }'),
+        ("logout", 'createApiKey(input: {tag: "x", expiresInDays: 365}) { secret }'),
+        ("logout", "markNotificationsRead(ids: []) { id }"),
+        ("logoutEverywhere", "logout"),
+    ],
+)
+def test_a_mutation_that_ends_sessions_ends_them_for_the_rest_of_the_document(
+    client: TestClient, services: Services, ender: str, later: str
+) -> None:
+    """Mutations run in order; each authenticates again after one that ended sessions."""
+    session = client_session(client)
+    body = call(
+        client, f"mutation {{ a: {ender} b: {later} }}", Authorization=f"Bearer {session['jwt']}"
+    )
+    assert body["data"] is None or body["data"]["a"] in (True, 1)
+    (error,) = body["errors"]
+    assert error["path"] == ["b"]
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+
+    async def keys() -> int:
+        async with services.db.read() as db:
+            return len((await db.exec(select(ApiKey))).all())
+
+    assert client.portal.call(keys) == 0

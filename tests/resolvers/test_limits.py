@@ -53,7 +53,7 @@ def bomb(levels: int, leaf: str = "a: serverTime") -> str:
     ("query", "cost"),
     [
         ("{ serverTime }", Cost(depth=1)),
-        (ONBOARD, Cost(depth=4)),
+        (ONBOARD, Cost(depth=6)),
         ("{ a: serverTime b: serverTime exchanges { c: id } }", Cost(depth=2, aliases=3)),
         ("{ ...F ...F } fragment F on Query { x: serverTime }", Cost(depth=1, aliases=2)),
         ("{ ... on Query { exchanges { id } } }", Cost(depth=2)),
