@@ -72,10 +72,11 @@ migration: install
 
 # Benchmarks (bench/README.md). wrk comes from Debian's package; as root it is installed here.
 BENCH_DB ?= all
-bench: install
+bench: install $(call npm_stamp,tests/chain)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "bench: install wrk first (sudo apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench.run --db $(BENCH_DB) $(BENCH_ARGS)
+	$(BIN)/python -m bench.contract_wallets
 
 clean:
 	rm -rf $(VENV) $(addsuffix /node_modules,$(SERVE_NPM) $(TEST_NPM)) var .pytest_cache .mypy_cache .ruff_cache
