@@ -152,7 +152,8 @@ def test_the_admin_listing_does_not_show_api_keys(admin_client: TestClient) -> N
     """Profile.apiKeys is the owner's alone: the admin token gets FORBIDDEN, the rest stays."""
     user = trader(admin_client)
     body = as_admin(
-        admin_client, "{ profiles(first: 5) { edges { node { id apiKeys { key } } } } }"
+        admin_client,
+        "{ profiles(first: 5) { edges { node { id apiKeys { edges { node { key } } } } } } }",
     )
     assert body["data"]["profiles"]["edges"] == [
         {"node": {"id": user["profile"]["id"], "apiKeys": None}}
