@@ -203,10 +203,10 @@ REGISTRY: dict[ErrorCode, ErrorDoc] = {
         graphql=(),
     ),
     ErrorCode.NOT_ALLOWED_FOR_IP: ErrorDoc(
-        "The call came from outside the API key's `allowedIps`.",
+        "The call came from outside the API key's `allowedIps` (a signed legacy call, or a "
+        "session minted from that key, on any route).",
         "Call from an allowed address, or change the key's allow-list.",
         status=403,
-        graphql=(),
     ),
     ErrorCode.METHOD_NOT_ALLOWED: ErrorDoc(
         "A method the route does not take (a mutation over GET on `/graphql`).",
@@ -227,7 +227,8 @@ REGISTRY: dict[ErrorCode, ErrorDoc] = {
         legacy=False,
     ),
     ErrorCode.RATE_LIMITED: ErrorDoc(
-        "Too many onboardings from this address or for this wallet.",
+        "Too many onboardings from this address or for this wallet, or too many API keys "
+        "created for this profile.",
         "Wait `Retry-After` seconds (`extensions.retryAfter` too).",
         status=429,
         graphql=_HTTP,
