@@ -164,6 +164,6 @@ def test_the_document_names_its_server_its_credentials_and_only_possible_respons
         ("/onboarding", "post"): ["200", "400", "405", "413", "429", "500", "503"],
         ("/jwt", "post"): ["200", "400", "401", "403", "405", "413", "500", "503"],
         ("/account", "get"): ["200", "400", "401", "403", "405", "500", "503"],
-        ("/account/validate", "get"): ["200", "400", "401", "405", "500", "503"],
+        ("/account/validate", "get"): ["200", "400", "401", "403", "405", "500", "503"],
         ("/srvtimestamp", "get"): ["200", "405", "500"],
     }

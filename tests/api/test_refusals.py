@@ -103,7 +103,8 @@ def test_a_refused_operation_leaves_one_line_and_an_answered_one_none(
     ok(post(client, {"input": fields}))
     assert refusal_lines(caplog) == []
 
-    replay = post(client, {"input": fields}, **{"X-Request-ID": "replay-1"})
+    answer = client.post("/graphql", json={"query": ONBOARD, "variables": {"input": fields}})
+    replay = answer.json()
     assert replay["errors"][0]["extensions"]["code"] == "SIGNATURE_REPLAYED"
     (line,) = refusal_lines(caplog)
     assert line == {
@@ -114,7 +115,7 @@ def test_a_refused_operation_leaves_one_line_and_an_answered_one_none(
         "client": PEER,
     }
     (line,) = formatted
-    assert line["request_id"] == "replay-1"
+    assert line["request_id"] == answer.headers["x-request-id"]
     assert fields["signature"] not in caplog.text
 
 
