@@ -116,25 +116,21 @@ async def onboard(
     )
     paid = False
 
-    async def pay_before_chain_call() -> None:
-        """A contract wallet's proof calls a node: the address pays its token first."""
+    async def pay() -> None:
+        """Take the attempt's client-address token, once: before a contract wallet's chain call
+        (whoever makes us call a node pays first), or after a refusal that undid the take."""
         nonlocal paid
-        if client is not None:
+        if client is not None and not paid:
             paid = True
             await admit_client(db, client[1], request.client_ip or "", now)
 
     try:
-        proof = await _verified(config, request, int(now), chains, pay_before_chain_call)
+        proof = await _verified(config, request, int(now), chains, pay)
         onboarded = await _enter(db, creds, request, proof, now, None if paid else client)
     except AppError as refused:
-        # The attempt still counts against its address: the transaction's take was undone (or
-        # never ran). A paid or refused address token is not taken twice.
-        if (
-            client is not None
-            and not paid
-            and not (isinstance(refused, RateLimited) and refused.client)
-        ):
-            await admit_client(db, client[1], request.client_ip or "", now)
+        # Every attempt counts against its address; a refused address token is not taken twice.
+        if not (isinstance(refused, RateLimited) and refused.client):
+            await pay()
         raise
     chains.on_onboarded(proof.kind)
     return onboarded
@@ -199,8 +195,7 @@ async def _enter(
                 await spend(
                     db,
                     connection,
-                    signer=wallet_text(proof.address),
-                    digest=proof.digest.hex(),
+                    **_ledger_key(proof),
                     expires_at=request.timestamp,
                     replayed=REPLAYED,
                 )
@@ -226,10 +221,9 @@ def known_exchange(config: DomainConfig, exchange_id: str) -> Exchange:
 REPLAYED = "this signature was already used to onboard; sign a new message with a new timestamp"
 
 
-def _spend_parameters(proof: WalletProof, expires_at: int) -> dict[str, Any]:
-    return spend_parameters(
-        signer=wallet_text(proof.address), digest=proof.digest.hex(), expires_at=expires_at
-    )
+def _ledger_key(proof: WalletProof) -> dict[str, str]:
+    """A wallet proof's entry in the single-use ledger: (signer, digest)."""
+    return {"signer": wallet_text(proof.address), "digest": proof.digest.hex()}
 
 
 async def purge_spent_signatures(db: Database, now: int | None = None) -> int:
@@ -383,7 +377,7 @@ async def _admit_at_once(
     )
     parameters = {**entry.parameters(config), **take_parameters(buckets, now)}
     if single_use:
-        parameters.update(_spend_parameters(proof, expires_at))
+        parameters.update(spend_parameters(**_ledger_key(proof), expires_at=expires_at))
     (row,) = await db.driver_rows(connection, statement, parameters)
     refused = [(key, rate) for i, (key, rate) in enumerate(buckets) if not row[f"taken_{i}"]]
     if refused:
