@@ -1,0 +1,185 @@
+"""CPU per onboarding with no network, no uvicorn and no load generator: the product's ASGI app
+called in a loop in this process, for profiling and for before/after comparisons of one change.
+
+    python -m bench.inprocess [--db sqlite|postgresql] [--target graphql|legacy|heavy]
+                              [--requests 2000] [--profile out.prof]
+
+It builds the app as `serve` does (prod settings, the rate limiter on and counting, the
+single-use ledger on, JSON logging at INFO to a file that is removed afterwards, multiprocess
+metrics), runs its lifespan, pre-signs every proof before timing, then sends the requests one
+after another and reports this process's CPU time per request (`time.process_time`).
+`make bench` remains the measurement of record; this is the microscope (cProfile with
+`--profile`; read the file with `python -m pstats`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import logging
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import uvloop
+
+from .run import (
+    GRAPHQL,
+    LEGACY,
+    POSTGRES_ADMIN,
+    UNLIMITED,
+    Proof,
+    Target,
+    new_wallet_proofs,
+    repeat_proofs,
+)
+from .seed import seed_heavy_profiles
+
+
+def _environment(url: str) -> dict[str, str]:
+    return {
+        "ONBOARDING_ENV": "prod",
+        "ONBOARDING_JWT_SECRET": secrets.token_urlsafe(48),
+        "ONBOARDING_SECRETS_KEY": secrets.token_urlsafe(48),
+        "ONBOARDING_DATABASE_URL": url,
+        "ONBOARDING_LOG_LEVEL": "INFO",
+        "ONBOARDING_RATE_LIMIT_PER_IP": UNLIMITED,
+        "ONBOARDING_RATE_LIMIT_PER_WALLET": UNLIMITED,
+    }
+
+
+def _request(target: Target, proof: Proof) -> tuple[dict[str, Any], bytes]:
+    """The ASGI scope and body wrk would send for `proof` (bench/requests.lua)."""
+    header_text, _, body = target.line(proof).partition("\t")
+    headers = [(b"host", b"bench"), (b"content-type", b"application/json")]
+    if header_text:
+        name, _, value = header_text.partition(": ")
+        headers.append((name.lower().encode(), value.encode()))
+    encoded = body.encode()
+    headers.append((b"content-length", str(len(encoded)).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": target.path,
+        "raw_path": target.path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    return scope, encoded
+
+
+async def _call(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, bytes]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(dict(scope, state={}), receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+async def measure(
+    url: str,
+    target: Target,
+    proofs: Callable[[int], list[Proof]],
+    count: int,
+    profile: str | None,
+    log: TextIO,
+) -> dict[str, float]:
+    os.environ.update(_environment(url))
+    from api.app import create_app
+    from api.observability import configure_logging
+    from api.settings import Settings
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(log)
+    await _migrate(url)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        warm = [_request(target, proof) for proof in proofs(min(200, count))]
+        batch = [_request(target, proof) for proof in proofs(count)]
+        for scope, body in warm:
+            await _call(app, scope, body)
+        profiler = cProfile.Profile() if profile else None
+        if profiler is not None:
+            profiler.enable()
+        started, cpu = time.perf_counter(), time.process_time()
+        for scope, body in batch:
+            status, answer = await _call(app, scope, body)
+            if status != 200 or b'"errors"' in answer:
+                raise SystemExit(f"refused ({status}): {answer[:300]!r}")
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile or "")
+    return {"requests": count, "cpu_ms": cpu / count * 1000, "wall_ms": wall / count * 1000}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--target", choices=("graphql", "legacy", "heavy"), default="graphql")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--profile", help="write a cProfile of the timed requests here")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as work:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = work  # multiprocess metrics, as `serve` has them
+        if args.db == "sqlite":
+            url = f"sqlite+aiosqlite:///{work}/inprocess.db"
+        else:
+            url = asyncio.run(_postgres_database())
+        target = LEGACY if args.target == "legacy" else GRAPHQL
+        proofs: Callable[[int], list[Proof]] = new_wallet_proofs
+        if args.target == "heavy":
+            proofs = repeat_proofs(asyncio.run(seed_heavy_profiles(url, profiles=16)))
+        with Path(work, "server.log").open("a") as log:
+            run = measure(url, target, proofs, args.requests, args.profile, log)
+            result = uvloop.run(run)  # the loop uvicorn runs the product on
+    print(json.dumps({"db": args.db, "target": args.target, **result}))
+
+
+async def _migrate(url: str) -> None:
+    from models.db import Database
+
+    db = Database(url)
+    try:
+        await db.migrate()
+    finally:
+        await db.dispose()
+
+
+async def _postgres_database() -> str:
+    import asyncpg
+
+    name = f"bench_inprocess_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(POSTGRES_ADMIN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return f"{base}/{name}"
+
+
+if __name__ == "__main__":
+    main()
