@@ -229,7 +229,8 @@ async def _admit_creation(
     rate = config.rate_limit_key_creation
     if rate is None:
         return
-    wait = await take_token(db, await session.connection(), f"keys:{profile_id}", rate, now)
+    transaction = await db.joined(await session.connection())
+    wait = await take_token(db, transaction, f"keys:{profile_id}", rate, now)
     if wait is not None:
         raise RateLimited("API keys created for this profile", wait)
 

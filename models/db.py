@@ -1,18 +1,33 @@
-"""The async engine, its sessions, and the few places where SQL dialects differ.
+"""The async engine, its sessions and transactions, and the few places where SQL dialects differ.
 
 SQLite (default) runs in WAL mode with a busy timeout, and write transactions start with
 `BEGIN IMMEDIATE` so two writers queue instead of failing on a lock upgrade. PostgreSQL goes
 through asyncpg. Reads are single statements and run without a transaction on both engines (on
 PostgreSQL a read in a transaction would cost a BEGIN and a ROLLBACK round trip around it).
 
-Every round trip to the database is counted (`Database.statements`), which tests use to hold
-query budgets, and reported to `on_statement` (the `/metrics` counter, wired in by `api` so that
-`models` never imports it): each executed statement, and the transaction boundaries that do not
-pass through a cursor (COMMIT and ROLLBACK; on PostgreSQL also the BEGIN asyncpg sends first).
+Two ways to write, for two kinds of work: `write()` is an ORM session (units of work that add
+and load model instances), `transaction()` a bare driver connection from the same pool, for
+Core statements compiled once (`driver_statement`) - the onboarding, the rate limiter, the
+ledger, the purges. A `Transaction` sends BEGIN, its statements and COMMIT/ROLLBACK straight on
+the driver: no ORM session, no SQLAlchemy `Connection`, no per-statement SQLAlchemy work, and
+the pool is not asked to roll back a connection that was already committed. `joined()` runs the
+same statements inside an ORM session's transaction (seeding, API-key creation).
 
-Hot paths (the onboarding) build their statements with Core from the SQLModel tables and run
-them on the bare driver under SQLAlchemy's own connection and transaction (`driver_statement`,
-`driver_rows`): SQLAlchemy's per-statement work is most of a small statement's cost.
+Round trips. On PostgreSQL a round trip is one message exchange with the server: each statement,
+BEGIN and COMMIT. On SQLite the database is in-process and reached through aiosqlite's thread: a
+round trip is one hop to that thread and back (what costs: a queue put, a thread wake-up, the
+GIL and a loop wake-up, ~30-60 us of CPU). A `Transaction` on SQLite sends, in one hop, the
+BEGIN IMMEDIATE with its first statements, and the statements queued with `later()` with the
+next hop or with the COMMIT; `batch()` sends several statements in one hop. Both are counted:
+`Database.round_trips` (hops / server round trips) and `Database.statements` (every statement,
+BEGIN, COMMIT and ROLLBACK included). On PostgreSQL the two are equal. `on_statement` (the
+`/metrics` counter, wired in by `api` so that `models` never imports it) hears each statement.
+
+Why not SQLite on the loop thread (no hops at all)? Its BEGIN IMMEDIATE waits in SQLite's busy
+handler, sleeping, while another process (a second worker, a CLI, housekeeping) holds the write
+lock: up to `busy_timeout` with the whole event loop stopped; and every ~1000 WAL pages a COMMIT
+runs the checkpoint, which syncs the file. The aiosqlite thread keeps both off the loop; this
+process's own writers queue on `_write_turn` before they start, so they never busy-wait.
 """
 
 from __future__ import annotations
@@ -32,7 +47,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
-from sqlalchemy.util import await_
+from sqlalchemy.util import await_, greenlet_spawn
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -95,6 +110,7 @@ class Database:
         self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
         self._prepared: dict[str, Any] = {}
         self.statements = 0
+        self.round_trips = 0
         self._on_statement = on_statement
         sync_engine = self.engine.sync_engine
         event.listen(sync_engine, "before_cursor_execute", self._count)
@@ -105,9 +121,15 @@ class Database:
             event.listen(sync_engine, "begin", self._sqlite_begin)
 
     def _count(self, *_: object) -> None:
-        self.statements += 1
+        """One statement in its own round trip (everything SQLAlchemy sends)."""
+        self.counted(1, 1)
+
+    def counted(self, statements: int, round_trips: int) -> None:
+        self.statements += statements
+        self.round_trips += round_trips
         if self._on_statement is not None:
-            self._on_statement()
+            for _ in range(statements):
+                self._on_statement()
 
     def _sqlite_begin(self, connection: Any) -> None:
         """Writers take the write lock up front (BEGIN IMMEDIATE), straight on the driver: one
@@ -150,16 +172,6 @@ class Database:
         ):
             yield session
 
-    @asynccontextmanager
-    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
-        """A connection whose statements each commit on their own: no BEGIN/COMMIT round trips.
-        For single-statement writes (the rate limiter's UPSERT)."""
-        async with (
-            self._write_turn or contextlib.nullcontext(),
-            self._autocommitter.connect() as connection,
-        ):
-            yield connection
-
     def prepared(self, name: str, build: Callable[[], Any]) -> Any:
         """The statement `build` makes, built once per database: hot paths pass only parameters,
         so SQLAlchemy neither rebuilds the statement nor recomputes its cache key per call."""
@@ -169,47 +181,61 @@ class Database:
         return statement
 
     def driver_statement(self, name: str, build: Callable[[], Any]) -> DriverStatement:
-        """The statement `build` makes, compiled once to this engine's SQL for `driver_rows`."""
+        """The statement `build` makes, compiled once to this engine's SQL for `Transaction`."""
         statement: DriverStatement = self.prepared(
             f"driver:{name}", lambda: DriverStatement.compile(self, build())
         )
         return statement
 
-    async def driver_rows(
-        self, connection: AsyncConnection, statement: DriverStatement, parameters: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        """Run `statement` on the bare driver under `connection`, inside its transaction: one
-        round trip, counted like any other, without SQLAlchemy's per-statement work (~150 µs
-        of CPU on asyncpg, ~400 µs and three extra thread hops on aiosqlite, per statement).
-        Rows come back as the driver decoded them (no SQLAlchemy result types). Driver errors
-        are raised as SQLAlchemy's, and a lost connection replaces the pool, as SQLAlchemy
-        does for its own statements."""
-        pooled = await connection.get_raw_connection()
-        adapter: Any = pooled.dbapi_connection
-        driver: Any = pooled.driver_connection
-        arguments = statement.arguments(parameters)
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """One transaction on a bare driver connection: committed when the block ends, rolled
+        back if it raises. SQLite: BEGIN IMMEDIATE, after this process's earlier writers."""
+        async with (
+            self._write_turn or contextlib.nullcontext(),
+            self._bare(atomic=True) as transaction,
+        ):
+            yield transaction
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Transaction]:
+        """A bare connection whose statements each commit on their own: no BEGIN/COMMIT round
+        trips. For single-statement writes (the rate limiter's UPSERT)."""
+        async with (
+            self._write_turn or contextlib.nullcontext(),
+            self._bare(atomic=False) as transaction,
+        ):
+            yield transaction
+
+    @asynccontextmanager
+    async def _bare(self, *, atomic: bool) -> AsyncIterator[Transaction]:
+        pooled = await self.engine.raw_connection()
+        transaction = Transaction(self, pooled, atomic=atomic, owned=True)
         try:
-            if self.dialect == "sqlite":
-                rows = await driver.execute_fetchall(statement.sql, arguments)
-            else:
-                if adapter._transaction is None:  # BEGIN, as SQLAlchemy's next statement would
-                    await adapter._start_transaction()  # (nothing when autocommitting)
-                rows = await driver.fetch(statement.sql, *arguments)
-        except Exception as error:
-            raise await self._driver_failure(connection, adapter, statement, error) from error
+            yield transaction
+            await transaction.end("COMMIT")
+        except BaseException:
+            # The block's own error is the one to report; a connection whose rollback failed
+            # has been taken out of the pool.
+            with contextlib.suppress(Exception):
+                await transaction.end("ROLLBACK")
+            raise
         finally:
-            self._count()
-        return [dict(zip(statement.columns, row, strict=True)) for row in rows]
+            await transaction.release()
+
+    async def joined(self, connection: AsyncConnection) -> Transaction:
+        """`Transaction`'s statements inside the transaction SQLAlchemy's `connection` (an ORM
+        session's) already has: SQLAlchemy commits or rolls it back."""
+        return Transaction(self, await connection.get_raw_connection(), atomic=True, owned=False)
 
     async def _driver_failure(
-        self,
-        connection: AsyncConnection,
-        adapter: Any,
-        statement: DriverStatement,
-        error: Exception,
+        self, transaction: Transaction, sql: str, error: Exception
     ) -> Exception:
+        """The driver's error as SQLAlchemy's (DBAPIError), replacing the pool when the
+        connection is lost, as SQLAlchemy does for its own statements."""
         from sqlalchemy.exc import DBAPIError
 
+        adapter = transaction.adapter
         try:
             adapter._handle_exception(error)  # the driver's error as the dialect's DBAPI error
         except Exception as adapted:
@@ -221,12 +247,12 @@ class Database:
             translated, adapter, None
         )
         if lost:
-            await connection.invalidate()
+            await transaction.invalidate()
             await self.engine.dispose(close=False)
         if not isinstance(translated, dialect.loaded_dbapi.Error):
             return translated
         return DBAPIError.instance(
-            statement.sql,
+            sql,
             None,
             translated,
             dialect.loaded_dbapi.Error,
@@ -344,6 +370,135 @@ class DriverStatement:
             processors[name](values[name]) if name in processors else values[name]
             for name in self.order
         ]
+
+
+Step = tuple[DriverStatement, dict[str, Any]]
+"""A statement and its parameters."""
+Rows = list[dict[str, Any]]
+
+
+class Transaction:
+    """Statements on a bare driver connection, in one transaction (or each on its own, from
+    `Database.autocommit`). Rows come back as the driver decoded them (no SQLAlchemy result
+    types); driver errors are raised as SQLAlchemy's (DBAPIError)."""
+
+    def __init__(self, db: Database, pooled: Any, *, atomic: bool, owned: bool) -> None:
+        self._db = db
+        self._pooled = pooled
+        self.adapter: Any = pooled.dbapi_connection
+        self._driver: Any = pooled.driver_connection
+        self._sqlite = db.dialect == "sqlite"
+        self._owned = owned
+        # An owned transaction begins with its first statement; a joined one has begun.
+        self._begin = atomic and owned
+        self._open = not owned
+        self._later: list[Step] = []
+        self._clean = True  # no transaction of ours is left open on the connection
+
+    async def rows(self, statement: DriverStatement, parameters: dict[str, Any]) -> Rows:
+        """Run one statement: its rows."""
+        return (await self.batch((statement, parameters)))[0]
+
+    def later(self, statement: DriverStatement, parameters: dict[str, Any]) -> None:
+        """Run `statement`, whose rows nobody reads, with the next round trip (at the latest
+        the COMMIT's); its failure fails the transaction there."""
+        self._later.append((statement, parameters))
+
+    async def batch(self, *steps: Step) -> list[Rows]:
+        """Run the statements in order, each one's rows; on SQLite in one round trip."""
+        pending, self._later = self._later, []
+        results = await self._send([*pending, *steps], None)
+        return [
+            [dict(zip(statement.columns, row, strict=True)) for row in rows]
+            for (statement, _), rows in zip(steps, results[len(pending) :], strict=True)
+        ]
+
+    async def end(self, verb: str) -> None:
+        """COMMIT (with the statements still queued) or ROLLBACK an owned transaction."""
+        pending, self._later = self._later, []
+        if not self._owned:
+            if pending:
+                await self._send(pending, None)
+            return
+        if verb == "ROLLBACK":
+            pending = []
+            if not self._open:
+                return
+        if not self._open and not pending:
+            return
+        try:
+            await self._send(pending, verb if self._open or self._begin else None)
+        except BaseException:
+            if verb == "COMMIT":
+                raise  # the caller rolls back
+            await self.invalidate()  # a rollback that failed: the connection's state is unknown
+            raise
+
+    async def _send(self, steps: list[Step], end: str | None) -> list[list[Any]]:
+        begin = self._begin and bool(steps)
+        sql = [statement.sql for statement, _ in steps]
+        arguments = [statement.arguments(parameters) for statement, parameters in steps]
+        count = len(steps) + begin + (end is not None)
+        if begin:
+            self._begin, self._open, self._clean = False, True, False
+        try:
+            if self._sqlite:
+                results: list[list[Any]] = await self._driver._execute(
+                    _sqlite_hop, self._driver._conn, sql, arguments, begin, end
+                )
+                self._db.counted(count, 1)
+            else:
+                results = await self._postgresql(sql, arguments, begin, end)
+        except Exception as error:
+            shown = "; ".join(sql) or (end or "")
+            raise await self._db._driver_failure(self, shown, error) from error
+        if end is not None:
+            self._open, self._clean = False, True
+        return results
+
+    async def _postgresql(
+        self, sql: list[str], arguments: list[list[Any]], begin: bool, end: str | None
+    ) -> list[list[Any]]:
+        driver, db = self._driver, self._db
+        if not self._owned and self.adapter._transaction is None:
+            await self.adapter._start_transaction()  # BEGIN, as SQLAlchemy's next statement would
+        if begin:
+            await driver.execute("BEGIN")
+            db.counted(1, 1)
+        results = []
+        for text_, args in zip(sql, arguments, strict=True):
+            results.append(await driver.fetch(text_, *args))
+            db.counted(1, 1)
+        if end is not None:
+            await driver.execute(end)
+            db.counted(1, 1)
+        return results
+
+    async def invalidate(self) -> None:
+        """Take the connection out of the pool for good (closed, not reused)."""
+        if self._pooled.is_valid:
+            await greenlet_spawn(self._pooled.invalidate)
+
+    async def release(self) -> None:
+        """Give the connection back; the pool skips its rollback when ours ended cleanly. (In
+        SQLAlchemy's greenlet: a pool that is full closes the connection, which is IO.)"""
+        if self._owned and self._pooled.is_valid:
+            await greenlet_spawn(self._pooled._close_special, transaction_reset=self._clean)
+
+
+def _sqlite_hop(
+    connection: Any, sql: list[str], arguments: list[list[Any]], begin: bool, end: str | None
+) -> list[list[Any]]:
+    """One hop's work on aiosqlite's thread (`sqlite3` directly)."""
+    if begin:
+        connection.execute("BEGIN IMMEDIATE")
+    results = [
+        connection.execute(text_, args).fetchall()
+        for text_, args in zip(sql, arguments, strict=True)
+    ]
+    if end is not None and (end == "COMMIT" or connection.in_transaction):
+        connection.execute(end)
+    return results
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:

@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import bindparam, literal_column
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .db import Database
+from .db import Database, DriverStatement, Transaction
 from .errors import AppError, ErrorCode
 from .tables import UsedSignature
 
@@ -35,23 +34,26 @@ def spend_statement(db: Database) -> Any:
     )
 
 
+def spend_step(db: Database) -> DriverStatement:
+    return db.driver_statement("ledger.spend", lambda: spend_statement(db))
+
+
 def spend_parameters(*, signer: str, digest: str, expires_at: int) -> dict[str, Any]:
     return {"address": signer, "digest": digest, "expires_at": expires_at}
 
 
 async def spend(
     db: Database,
-    connection: AsyncConnection,
+    transaction: Transaction,
     *,
     signer: str,
     digest: str,
     expires_at: int,
     replayed: str,
 ) -> None:
-    """Record (signer, digest) as used, inside `connection`'s transaction; a second use raises
+    """Record (signer, digest) as used, inside `transaction`; a second use raises
     SIGNATURE_REPLAYED (`replayed` says what to do instead). `signer` is at most 42 characters,
     `digest` 64 hex digits."""
-    statement = db.driver_statement("ledger.spend", lambda: spend_statement(db))
     parameters = spend_parameters(signer=signer, digest=digest, expires_at=expires_at)
-    if not await db.driver_rows(connection, statement, parameters):
+    if not await transaction.rows(spend_step(db), parameters):
         raise AppError(ErrorCode.SIGNATURE_REPLAYED, replayed)

@@ -42,7 +42,6 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy import select as sa_select  # Core: typed by the columns, not by a model
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -50,10 +49,10 @@ from .api_keys import api_key_secret, live_keys, new_api_key_row
 from .chain import NO_CHAINS, Chains
 from .config import DomainConfig, Exchange
 from .contract_wallets import prove_wallet
-from .db import Database
+from .db import Database, Transaction
 from .enums import SELF_ONBOARDING_TYPES, ProfileType, SessionKind
 from .errors import AppError, ErrorCode
-from .ledger import spend, spend_parameters, spend_statement
+from .ledger import spend_parameters, spend_statement, spend_step
 from .ratelimit import (
     Bucket,
     RateLimited,
@@ -61,9 +60,10 @@ from .ratelimit import (
     client_bucket,
     refusal,
     refused_wait,
+    refused_waits,
     take_parameters,
     take_statement,
-    take_tokens,
+    take_step,
     wallet_bucket,
 )
 from .sessions import Credentials, issue_access_session, issue_client_session
@@ -181,30 +181,60 @@ async def _enter(
         buckets.append(wallet_bucket(config.rate_limit_per_wallet, wallet))
     now_s, now_us = int(now), int(now * 1_000_000)
     entry = ProfileEntry(wallet, request.exchange_id.lower(), request.profile_type, now_us)
-    async with db.write() as session:
-        connection = await session.connection()
-        if db.dialect == "postgresql":
-            profile, created = await _admit_at_once(
-                db, connection, config, entry, buckets, proof, request.timestamp, now
-            )
-        else:
-            waits = await take_tokens(db, connection, buckets, now) if buckets else {}
-            if (refused := refusal(buckets, waits)) is not None:
-                raise refused
-            if config.single_use_signatures:
-                await spend(
-                    db,
-                    connection,
-                    **_ledger_key(proof),
-                    expires_at=request.timestamp,
-                    replayed=REPLAYED,
-                )
-            profile, created = await _get_or_create(db, connection, config, entry)
-        if request.is_client:
-            onboarded = await _client_session(db, connection, creds, profile, now_s)
-        else:
+    admission = Admission(entry, buckets, proof, request.timestamp, now)
+    if request.is_client:
+        async with db.transaction() as transaction:
+            profile, created = await _admitted(db, transaction, config, admission)
+            onboarded = _client_session(db, transaction, creds, profile, now_s)
+    else:  # the API key is an ORM unit of work (rare: market makers)
+        async with db.write() as session:
+            transaction = await db.joined(await session.connection())
+            profile, created = await _admitted(db, transaction, config, admission)
             onboarded = await _market_maker_session(session, creds, profile, now_s, now_us)
     return dataclasses.replace(onboarded, created=created)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What the transaction admits: the tokens to take, the proof to spend, the profile."""
+
+    entry: ProfileEntry
+    buckets: list[Bucket]
+    proof: WalletProof
+    expires_at: int
+    now: float
+
+
+async def _admitted(
+    db: Database, transaction: Transaction, config: DomainConfig, admission: Admission
+) -> tuple[Profile, bool]:
+    """Take the tokens, spend the proof, get or create the profile: RATE_LIMITED first, then
+    SIGNATURE_REPLAYED (the transaction, rolled back, writes nothing)."""
+    if db.dialect == "postgresql":
+        return await _admit_at_once(db, transaction, config, admission)
+    # SQLite: the three statements in one round trip; a refusal rolls back what followed it.
+    buckets, single_use = admission.buckets, config.single_use_signatures
+    steps = [take_step(db, buckets, admission.now)] if buckets else []
+    if single_use:
+        steps.append((spend_step(db), _spend_parameters(admission)))
+    create = db.driver_statement("onboarding.create_profile", lambda: _create_statement(db))
+    steps.append((create, admission.entry.parameters(config)))
+    results = await transaction.batch(*steps)
+    if buckets:
+        waits = await refused_waits(db, transaction, buckets, admission.now, results[0])
+        if (refused := refusal(buckets, waits)) is not None:
+            raise refused
+    if single_use and not results[-2]:
+        raise AppError(ErrorCode.SIGNATURE_REPLAYED, REPLAYED)
+    if results[-1]:
+        return _profile(results[-1][0]), True
+    existing = await _found(db, transaction, admission.entry)  # it existed, or a concurrent one
+    assert existing is not None
+    return existing, False
+
+
+def _spend_parameters(admission: Admission) -> dict[str, Any]:
+    return spend_parameters(**_ledger_key(admission.proof), expires_at=admission.expires_at)
 
 
 def known_exchange(config: DomainConfig, exchange_id: str) -> Exchange:
@@ -301,22 +331,22 @@ def _profile(values: dict[str, Any]) -> Profile:
     return Profile(**{column.name: decoded[column.name] for column in _PROFILE.c})
 
 
-async def _found(db: Database, connection: AsyncConnection, entry: ProfileEntry) -> Profile | None:
+async def _found(db: Database, transaction: Transaction, entry: ProfileEntry) -> Profile | None:
     by_key = db.driver_statement("onboarding.profile_by_key", _by_key_statement)
-    rows = await db.driver_rows(connection, by_key, entry.key())
+    rows = await transaction.rows(by_key, entry.key())
     return _profile(rows[0]) if rows else None
 
 
 async def _get_or_create(
-    db: Database, connection: AsyncConnection, config: DomainConfig, entry: ProfileEntry
+    db: Database, transaction: Transaction, config: DomainConfig, entry: ProfileEntry
 ) -> tuple[Profile, bool]:
     """Atomic under any concurrency: the unique (wallet, exchange) key decides the one winner.
     Returns the profile and whether this call created it."""
     create = db.driver_statement("onboarding.create_profile", lambda: _create_statement(db))
-    created = await db.driver_rows(connection, create, entry.parameters(config))
+    created = await transaction.rows(create, entry.parameters(config))
     if created:
         return _profile(created[0]), True
-    existing = await _found(db, connection, entry)  # it existed, or a concurrent one made it
+    existing = await _found(db, transaction, entry)  # it existed, or a concurrent one made it
     assert existing is not None
     return existing, False
 
@@ -332,7 +362,7 @@ async def get_or_create_profile(
 ) -> tuple[Profile, bool]:
     """The onboarding's get-or-create rule inside the caller's transaction (seeding, tests)."""
     entry = ProfileEntry(wallet, exchange_id, profile_type, now_us)
-    return await _get_or_create(db, await session.connection(), config, entry)
+    return await _get_or_create(db, await db.joined(await session.connection()), config, entry)
 
 
 def _admit_statement(db: Database, buckets: int, single_use: bool) -> Any:
@@ -361,15 +391,9 @@ def _admit_statement(db: Database, buckets: int, single_use: bool) -> Any:
 
 
 async def _admit_at_once(
-    db: Database,
-    connection: AsyncConnection,
-    config: DomainConfig,
-    entry: ProfileEntry,
-    buckets: list[Bucket],
-    proof: WalletProof,
-    expires_at: int,
-    now: float,
+    db: Database, transaction: Transaction, config: DomainConfig, admission: Admission
 ) -> tuple[Profile, bool]:
+    entry, buckets, now = admission.entry, admission.buckets, admission.now
     single_use = config.single_use_signatures
     statement = db.driver_statement(
         f"onboarding.admit.{len(buckets)}.{single_use}",
@@ -377,25 +401,26 @@ async def _admit_at_once(
     )
     parameters = {**entry.parameters(config), **take_parameters(buckets, now)}
     if single_use:
-        parameters.update(spend_parameters(**_ledger_key(proof), expires_at=expires_at))
-    (row,) = await db.driver_rows(connection, statement, parameters)
+        parameters.update(_spend_parameters(admission))
+    (row,) = await transaction.rows(statement, parameters)
     refused = [(key, rate) for i, (key, rate) in enumerate(buckets) if not row[f"taken_{i}"]]
     if refused:
-        waits = {key: await refused_wait(connection, key, rate, now) for key, rate in refused}
+        waits = {key: await refused_wait(db, transaction, key, rate, now) for key, rate in refused}
         raise refusal(buckets, waits) or AssertionError("a refused bucket has a refusal")
     if single_use and not row["spent"]:
         raise AppError(ErrorCode.SIGNATURE_REPLAYED, REPLAYED)
     if row["id"] is None:  # created by a concurrent onboarding since this statement's snapshot
-        concurrent = await _found(db, connection, entry)
+        concurrent = await _found(db, transaction, entry)
         assert concurrent is not None
         return concurrent, False
     return _profile(row), bool(row["created"])
 
 
-async def _client_session(
-    db: Database, connection: AsyncConnection, creds: Credentials, profile: Profile, now_s: int
+def _client_session(
+    db: Database, transaction: Transaction, creds: Credentials, profile: Profile, now_s: int
 ) -> Onboarded:
-    """A brand-new browser session: access JWT, single-use refresh token, HMAC secret."""
+    """A brand-new browser session: access JWT, single-use refresh token, HMAC secret. Its row
+    is written with the COMMIT (nothing reads it back)."""
     assert profile.id is not None
     row, tokens = issue_client_session(creds, profile.id, now_s)
     columns = AuthSession.__table__.columns  # type: ignore[attr-defined]
@@ -403,7 +428,7 @@ async def _client_session(
         "onboarding.insert_session",
         lambda: insert(AuthSession).values({c.name: bindparam(c.name) for c in columns}),
     )
-    await db.driver_rows(connection, statement, {c.name: getattr(row, c.name) for c in columns})
+    transaction.later(statement, {c.name: getattr(row, c.name) for c in columns})
     return Onboarded(
         profile=profile,
         jwt=tokens.jwt,

@@ -29,11 +29,10 @@ from typing import Any
 
 from sqlalchemy import BindParameter, Double, String, bindparam, case, delete, true, union_all
 from sqlalchemy import select as sa_select
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import col, select
+from sqlmodel import col
 
 from .config import Rate
-from .db import Database
+from .db import Database, Rows, Step, Transaction
 from .errors import AppError, ErrorCode
 from .tables import RateLimitBucket
 
@@ -122,32 +121,53 @@ def take_parameters(buckets: Sequence[Bucket], now: float) -> dict[str, Any]:
     return parameters
 
 
-async def take_tokens(
-    db: Database, connection: AsyncConnection, buckets: Sequence[Bucket], now: float
-) -> dict[str, float]:
-    """Take a token from each bucket in one statement: the refused keys, with the seconds until
-    each has a token again (empty when all were admitted; then every token is taken)."""
+def take_step(db: Database, buckets: Sequence[Bucket], now: float) -> Step:
+    """The statement that takes a token from each bucket, with its parameters."""
     statement = db.driver_statement(
         f"ratelimit.take.{len(buckets)}", lambda: take_statement(db, len(buckets))
     )
-    rows = await db.driver_rows(connection, statement, take_parameters(buckets, now))
-    admitted = {row["key"] for row in rows}
+    return statement, take_parameters(buckets, now)
+
+
+async def take_tokens(
+    db: Database, transaction: Transaction, buckets: Sequence[Bucket], now: float
+) -> dict[str, float]:
+    """Take a token from each bucket in one statement: the refused keys, with the seconds until
+    each has a token again (empty when all were admitted; then every token is taken)."""
+    rows = await transaction.rows(*take_step(db, buckets, now))
+    return await refused_waits(db, transaction, buckets, now, rows)
+
+
+async def refused_waits(
+    db: Database, transaction: Transaction, buckets: Sequence[Bucket], now: float, taken: Rows
+) -> dict[str, float]:
+    """From what the take statement returned (`taken`): the refused keys and their waits."""
+    admitted = {row["key"] for row in taken}
     refused = [(key, rate) for key, rate in buckets if key not in admitted]
-    return {key: await refused_wait(connection, key, rate, now) for key, rate in refused}
+    return {key: await refused_wait(db, transaction, key, rate, now) for key, rate in refused}
 
 
-async def refused_wait(connection: AsyncConnection, key: str, rate: Rate, now: float) -> float:
+def _full_at_statement() -> Any:
+    return sa_select(col(RateLimitBucket.full_at)).where(
+        col(RateLimitBucket.key) == bindparam("key")
+    )
+
+
+async def refused_wait(
+    db: Database, transaction: Transaction, key: str, rate: Rate, now: float
+) -> float:
     """How long a refused bucket stays short of a whole token."""
-    by_key = select(RateLimitBucket.full_at).where(RateLimitBucket.key == key)
-    full_at: float = (await connection.execute(by_key)).scalar_one()
+    statement = db.driver_statement("ratelimit.full_at", _full_at_statement)
+    (row,) = await transaction.rows(statement, {"key": key})
+    full_at = float(row["full_at"])
     return max(full_at, now) - now - (rate.burst - 1) * rate.seconds_per_token
 
 
 async def take_token(
-    db: Database, connection: AsyncConnection, key: str, rate: Rate, now: float
+    db: Database, transaction: Transaction, key: str, rate: Rate, now: float
 ) -> float | None:
     """Take a token from `key`'s bucket: None when admitted, else the seconds until one is back."""
-    return (await take_tokens(db, connection, [(key, rate)], now)).get(key)
+    return (await take_tokens(db, transaction, [(key, rate)], now)).get(key)
 
 
 def client_bucket(rate: Rate, address: str) -> Bucket:
@@ -171,8 +191,8 @@ def refusal(buckets: Sequence[Bucket], waits: dict[str, float]) -> RateLimited |
 async def admit_client(db: Database, rate: Rate, address: str, now: float) -> None:
     """Count one attempt from a client address: one autocommitted statement."""
     bucket = client_bucket(rate, address)
-    async with db.autocommit() as connection:
-        waits = await take_tokens(db, connection, [bucket], now)
+    async with db.autocommit() as transaction:
+        waits = await take_tokens(db, transaction, [bucket], now)
     if (refused := refusal([bucket], waits)) is not None:
         raise refused
 

@@ -159,7 +159,7 @@ def _single_use(
             return
         await spend(
             db,
-            await session.connection(),
+            await db.joined(await session.connection()),
             signer=HMAC_SIGNER,
             digest=hashlib.sha256(f"{credential}\n{call.signature}".encode()).hexdigest(),
             expires_at=call.timestamp,

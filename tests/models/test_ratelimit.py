@@ -39,8 +39,8 @@ def on(database_url: str, scenario: Callable[[Database], Awaitable[None]]) -> No
 
 
 async def take(db: Database, rate: Rate, now: float, key: str = "k") -> float | None:
-    async with db.autocommit() as connection:
-        return await take_token(db, connection, key, rate, now)
+    async with db.autocommit() as transaction:
+        return await take_token(db, transaction, key, rate, now)
 
 
 async def takes(db: Database, rate: Rate, *moments: float, key: str = "k") -> list[float | None]:
