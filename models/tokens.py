@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import jwt
+from jwt.algorithms import HMACAlgorithm
 
 from .errors import AppError, ErrorCode
 
@@ -34,13 +37,39 @@ def key_id(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:16]
 
 
+class _KeyCheckedOnce(HMACAlgorithm):
+    """pyjwt's HS256 with its checks of the signing key (`prepare_key`: not empty, not a PEM,
+    SSH, DER or JWK key; `check_key_length`) run once, when the signer is built, instead of on
+    every token (they were most of an encode's cost). Any other key is checked as pyjwt does."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__(HMACAlgorithm.SHA256)
+        self.key = super().prepare_key(secret)
+        self._short = super().check_key_length(self.key)
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        return self.key if key is self.key else super().prepare_key(key)
+
+    def check_key_length(self, key: bytes) -> str | None:
+        return self._short if key is self.key else super().check_key_length(key)
+
+
 class TokenSigner:
-    """Signs with the current key; verifies with it and with any previous keys (rotation)."""
+    """Signs with the current key; verifies with it and with any previous keys (rotation).
+
+    Signing goes through pyjwt's own JWS encoder (`PyJWS`) with the HS256 algorithm object
+    registered once for the current key; the payload is encoded as `jwt.encode` encodes it, so
+    the tokens are byte for byte those of `jwt.encode` (tests/models/test_tokens.py)."""
 
     def __init__(self, secret: str, previous: tuple[str, ...] = ()) -> None:
-        self._secret = secret
         self._kid = key_id(secret)
+        self._headers = {"kid": self._kid}
         self._verify_keys = {key_id(key): key for key in (secret, *previous)}
+        algorithm = _KeyCheckedOnce(secret)
+        self._jws = jwt.PyJWS(algorithms=[ALGORITHM])
+        self._jws.unregister_algorithm(ALGORITHM)
+        self._jws.register_algorithm(ALGORITHM, algorithm)
+        self._key = algorithm.key
 
     def issue(
         self, *, profile_id: int, session_id: str, token_type: TokenType, now: int, ttl: int
@@ -53,7 +82,7 @@ class TokenSigner:
             "exp": now + ttl,
             "jti": secrets.token_hex(16),
         }
-        return jwt.encode(claims, self._secret, algorithm=ALGORITHM, headers={"kid": self._kid})
+        return self._jws.encode(_payload(claims), self._key, ALGORITHM, self._headers)
 
     def verify(self, token: str, token_type: TokenType) -> Claims:
         """Decode and check signature, expiry and type; any failure is UNAUTHENTICATED."""
@@ -77,6 +106,11 @@ class TokenSigner:
             raise AppError(
                 ErrorCode.UNAUTHENTICATED, f"{token_type.value} token is invalid or expired"
             ) from exc
+
+
+def _payload(claims: dict[str, Any]) -> bytes:
+    """The claims as `jwt.encode` serialises them (`PyJWT._encode_payload`)."""
+    return json.dumps(claims, separators=(",", ":")).encode("utf-8")
 
 
 def new_session_id() -> str:

@@ -76,3 +76,22 @@ def test_random_credentials_have_the_original_formats() -> None:
     assert secret == secret.lower()
     assert new_hmac_secret() != secret
     assert token_hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_tokens_are_byte_for_byte_those_of_pyjwt_encode() -> None:
+    """The signer's prepared HS256 key changes no byte: same header, payload and signature."""
+    signer = TokenSigner(SECRET)
+    for token_type in TokenType:
+        token = issue(signer, token_type)
+        claims = pyjwt.decode(token, SECRET, algorithms=["HS256"])
+        expected = pyjwt.encode(claims, SECRET, algorithm="HS256", headers={"kid": key_id(SECRET)})
+        assert token == expected
+
+
+def test_an_asymmetric_or_empty_signing_key_is_still_refused() -> None:
+    pem = (
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----"
+    )
+    for key in ("", pem):
+        with pytest.raises(pyjwt.InvalidKeyError):
+            TokenSigner(key)
