@@ -32,7 +32,7 @@ from models.onboarding import Onboarded
 from models.pagination import EMBEDDED_NOTIFICATIONS, EMBEDDED_ORDERS, EMBEDDED_POSITIONS
 from models.profiles import ProfileMath
 from models.sessions import ClientTokens
-from models.tables import Notification, Order, Position, Profile
+from models.tables import Notification, Order, Position, ProfileFields
 from resolvers.loaders import Loaders, Page
 
 from .settings import LegacyDecimals
@@ -94,7 +94,7 @@ def _notification(row: Notification) -> Json:
 
 
 async def profile_json(
-    db: Database, config: DomainConfig, profile: Profile, *, created: bool = False
+    db: Database, config: DomainConfig, profile: ProfileFields, *, created: bool = False
 ) -> Json:
     """The seed's `profile`: figures from `ProfileMath`, rows through the GraphQL loaders.
     A profile `created` by this very request has no rows: its lists cost no query."""

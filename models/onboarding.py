@@ -67,7 +67,7 @@ from .ratelimit import (
     wallet_bucket,
 )
 from .sessions import Credentials, issue_access_session, issue_client_session
-from .tables import ApiKey, AuthSession, Profile, UsedSignature
+from .tables import ApiKey, AuthSession, Profile, ProfileRecord, UsedSignature
 from .wallet import WalletProof, wallet_text
 
 
@@ -95,7 +95,7 @@ class ApiCredentials:
 
 @dataclass(frozen=True, slots=True)
 class Onboarded:
-    profile: Profile
+    profile: ProfileRecord
     jwt: str
     refresh_token: str | None = None
     random_secret: str | None = None
@@ -207,7 +207,7 @@ class Admission:
 
 async def _admitted(
     db: Database, transaction: Transaction, config: DomainConfig, admission: Admission
-) -> tuple[Profile, bool]:
+) -> tuple[ProfileRecord, bool]:
     """Take the tokens, spend the proof, get or create the profile: RATE_LIMITED first, then
     SIGNATURE_REPLAYED (the transaction, rolled back, writes nothing)."""
     if db.dialect == "postgresql":
@@ -321,17 +321,28 @@ def _create_statement(db: Database) -> Any:
     )
 
 
-def _profile(values: dict[str, Any]) -> Profile:
-    """A detached Profile from the driver's values of the profiles columns (no ORM session):
-    JSON and SQLite's decimal text decoded as the column types would."""
-    leverage, decoded = values["leverage"], dict(values)
-    decoded["leverage"] = json.loads(leverage) if isinstance(leverage, str) else leverage
-    for name in ("balance", "cum_trading_volume"):
-        decoded[name] = Decimal(values[name])
-    return Profile(**{column.name: decoded[column.name] for column in _PROFILE.c})
+def _profile(values: dict[str, Any]) -> ProfileRecord:
+    """The profile from the driver's values of the profiles columns: JSON and SQLite's decimal
+    text decoded as the column types would."""
+    leverage = values["leverage"]
+    return ProfileRecord(
+        id=values["id"],
+        wallet=values["wallet"],
+        exchange_id=values["exchange_id"],
+        profile_type=values["profile_type"],
+        status=values["status"],
+        balance=Decimal(values["balance"]),
+        cum_trading_volume=Decimal(values["cum_trading_volume"]),
+        leverage=json.loads(leverage) if isinstance(leverage, str) else leverage,
+        last_update=values["last_update"],
+        last_liq_check=values["last_liq_check"],
+        created_at=values["created_at"],
+    )
 
 
-async def _found(db: Database, transaction: Transaction, entry: ProfileEntry) -> Profile | None:
+async def _found(
+    db: Database, transaction: Transaction, entry: ProfileEntry
+) -> ProfileRecord | None:
     by_key = db.driver_statement("onboarding.profile_by_key", _by_key_statement)
     rows = await transaction.rows(by_key, entry.key())
     return _profile(rows[0]) if rows else None
@@ -339,7 +350,7 @@ async def _found(db: Database, transaction: Transaction, entry: ProfileEntry) ->
 
 async def _get_or_create(
     db: Database, transaction: Transaction, config: DomainConfig, entry: ProfileEntry
-) -> tuple[Profile, bool]:
+) -> tuple[ProfileRecord, bool]:
     """Atomic under any concurrency: the unique (wallet, exchange) key decides the one winner.
     Returns the profile and whether this call created it."""
     create = db.driver_statement("onboarding.create_profile", lambda: _create_statement(db))
@@ -359,7 +370,7 @@ async def get_or_create_profile(
     exchange_id: str,
     profile_type: str,
     now_us: int,
-) -> tuple[Profile, bool]:
+) -> tuple[ProfileRecord, bool]:
     """The onboarding's get-or-create rule inside the caller's transaction (seeding, tests)."""
     entry = ProfileEntry(wallet, exchange_id, profile_type, now_us)
     return await _get_or_create(db, await db.joined(await session.connection()), config, entry)
@@ -392,7 +403,7 @@ def _admit_statement(db: Database, buckets: int, single_use: bool) -> Any:
 
 async def _admit_at_once(
     db: Database, transaction: Transaction, config: DomainConfig, admission: Admission
-) -> tuple[Profile, bool]:
+) -> tuple[ProfileRecord, bool]:
     entry, buckets, now = admission.entry, admission.buckets, admission.now
     single_use = config.single_use_signatures
     statement = db.driver_statement(
@@ -417,18 +428,17 @@ async def _admit_at_once(
 
 
 def _client_session(
-    db: Database, transaction: Transaction, creds: Credentials, profile: Profile, now_s: int
+    db: Database, transaction: Transaction, creds: Credentials, profile: ProfileRecord, now_s: int
 ) -> Onboarded:
     """A brand-new browser session: access JWT, single-use refresh token, HMAC secret. Its row
     is written with the COMMIT (nothing reads it back)."""
-    assert profile.id is not None
     row, tokens = issue_client_session(creds, profile.id, now_s)
     columns = AuthSession.__table__.columns  # type: ignore[attr-defined]
     statement = db.driver_statement(
         "onboarding.insert_session",
         lambda: insert(AuthSession).values({c.name: bindparam(c.name) for c in columns}),
     )
-    transaction.later(statement, {c.name: getattr(row, c.name) for c in columns})
+    transaction.later(statement, row)
     return Onboarded(
         profile=profile,
         jwt=tokens.jwt,
@@ -438,12 +448,11 @@ def _client_session(
 
 
 async def _market_maker_session(
-    session: AsyncSession, creds: Credentials, profile: Profile, now_s: int, now_us: int
+    session: AsyncSession, creds: Credentials, profile: ProfileRecord, now_s: int, now_us: int
 ) -> Onboarded:
     """A fresh JWT, and the onboarding API key: the unexpired one, or a new one."""
-    assert profile.id is not None
     row, jwt = issue_access_session(creds, profile.id, SessionKind.MARKET_MAKER, now_s)
-    session.add(row)
+    session.add(AuthSession(**row))
     # Concurrent onboardings of one market maker (on any worker) must agree on one key: they
     # queue on the profile row (PostgreSQL; SQLite runs one writer at a time anyway). NO KEY
     # UPDATE leaves client onboardings of the profile (foreign-key checks) unblocked.

@@ -17,14 +17,14 @@ from .margin import (
     initial_margin,
     position_figures,
 )
-from .tables import Order, Position, Profile
+from .tables import Order, Position, Profile, ProfileFields
 from .wallet import parse_wallet, wallet_text
 
 
 class ProfileMath:
     """Binds the pure formulas to one profile's leverage and the markets' forced margins."""
 
-    def __init__(self, profile: Profile, config: DomainConfig) -> None:
+    def __init__(self, profile: ProfileFields, config: DomainConfig) -> None:
         self._profile = profile
         self._config = config
 

@@ -163,11 +163,10 @@ async def seed_profile(
             raise bad_input(f"{name} must be between 0 and {most}, got {count}")
     now_us = now_micros()
     async with db.write() as session:
-        profile, _ = await get_or_create_profile(
+        found, _ = await get_or_create_profile(
             db, session, config, address, exchange_id, ProfileType.TRADER.value, now_us
         )
-    assert profile.id is not None
-    profile_id = profile.id
+    profile_id = found.id
     seed = f"{address}:{exchange_id}"
     markets = sorted(config.markets)
 

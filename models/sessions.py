@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func
 from sqlmodel import col, select, update
@@ -66,6 +67,10 @@ class Credentials:
         )
 
 
+SessionRow = dict[str, Any]
+"""The values of every column of an `auth_sessions` row, by column name."""
+
+
 @dataclass(frozen=True, slots=True)
 class ClientTokens:
     jwt: str
@@ -107,9 +112,10 @@ def issue_access_session(
     api_key: str | None = None,
     family: Family | None = None,
     session_id: str | None = None,
-) -> tuple[AuthSession, str]:
-    """A session row (not yet added) and the access JWT that names it. Without `family` the
-    session begins a new one; `api_key` names the key a session minted from a key came from."""
+) -> tuple[SessionRow, str]:
+    """A session row's values (not yet written) and the access JWT that names it. Without
+    `family` the session begins a new one; `api_key` names the key a session minted from a key
+    came from."""
     session_id = session_id or new_session_id()
     family = family or Family(id=session_id, started_at=now_s)
     ttl = _lifetime(creds, creds.config.access_token_ttl, family.started_at, now_s)
@@ -120,17 +126,21 @@ def issue_access_session(
         now=now_s,
         ttl=ttl,
     )
-    row = AuthSession(
-        id=session_id,
-        profile_id=profile_id,
-        family_id=family.id,
-        kind=kind.value,
-        minted_from=origin.value,
-        api_key=api_key,
-        family_started_at=family.started_at,
-        created_at=now_s,
-        expires_at=now_s + ttl,
-    )
+    row: SessionRow = {
+        "id": session_id,
+        "profile_id": profile_id,
+        "family_id": family.id,
+        "kind": kind.value,
+        "minted_from": origin.value,
+        "api_key": api_key,
+        "family_started_at": family.started_at,
+        "refresh_hash": None,
+        "secret_sealed": None,
+        "created_at": now_s,
+        "expires_at": now_s + ttl,
+        "revoked_at": None,
+        "replaced_by": None,
+    }
     return row, jwt
 
 
@@ -141,7 +151,7 @@ def issue_client_session(
     *,
     family: Family | None = None,
     session_id: str | None = None,
-) -> tuple[AuthSession, ClientTokens]:
+) -> tuple[SessionRow, ClientTokens]:
     """A browser session: access JWT, single-use refresh token, HMAC secret (stored sealed).
     With `family`, it is that family's next session (minted from a refresh)."""
     origin = SessionOrigin.WALLET_PROOF if family is None else SessionOrigin.REFRESH
@@ -154,18 +164,19 @@ def issue_client_session(
         family=family,
         session_id=session_id,
     )
-    ttl = _lifetime(creds, creds.config.refresh_token_ttl, family_start(row), now_s)
+    ttl = _lifetime(creds, creds.config.refresh_token_ttl, row["family_started_at"], now_s)
+    session_id = row["id"]
     refresh_token = creds.signer.issue(
         profile_id=profile_id,
-        session_id=row.id,
+        session_id=session_id,
         token_type=TokenType.REFRESH,
         now=now_s,
         ttl=ttl,
     )
     random_secret = new_hmac_secret()
-    row.refresh_hash = token_hash(refresh_token)
-    row.secret_sealed = creds.box.seal(random_secret, bound_to=session_binding(row.id))
-    row.expires_at = now_s + ttl
+    row["refresh_hash"] = token_hash(refresh_token)
+    row["secret_sealed"] = creds.box.seal(random_secret, bound_to=session_binding(session_id))
+    row["expires_at"] = now_s + ttl
     return row, ClientTokens(jwt=jwt, refresh_token=refresh_token, random_secret=random_secret)
 
 
@@ -276,7 +287,7 @@ async def refresh_client_session(
             successor, tokens = issue_client_session(
                 creds, claims.profile_id, now, family=family, session_id=successor_id
             )
-            session.add(successor)
+            session.add(AuthSession(**successor))
             return claims.profile_id, tokens
         refusal = await _refusal(session, creds, claims.session_id, presented, now)
         if refusal.code is not ErrorCode.REFRESH_TOKEN_REUSED:

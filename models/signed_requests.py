@@ -246,5 +246,5 @@ async def open_market_maker_session(
     async with db.write() as session:
         await _single_use(db, creds, call, key.key)(session)
         await _stamp(session, key.key, now)
-        session.add(row)
+        session.add(AuthSession(**row))
     return jwt

@@ -11,8 +11,9 @@ from the rows, so they cannot drift.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
@@ -105,6 +106,51 @@ class Profile(SQLModel, table=True):
     last_update: int = _micros()
     last_liq_check: int = _micros()
     created_at: int = _micros()
+
+
+class ProfileFields(Protocol):
+    """What readers of a profile read: a loaded `Profile` or a `ProfileRecord`."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def wallet(self) -> str: ...
+    @property
+    def exchange_id(self) -> str: ...
+    @property
+    def profile_type(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def balance(self) -> Decimal: ...
+    @property
+    def cum_trading_volume(self) -> Decimal: ...
+    @property
+    def leverage(self) -> dict[str, str]: ...
+    @property
+    def last_update(self) -> int: ...
+    @property
+    def last_liq_check(self) -> int: ...
+    @property
+    def created_at(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRecord:
+    """A profile's columns as plain values: what the onboarding returns (building a `Profile`,
+    validated and instrumented, cost more than the rest of its Python work on the row)."""
+
+    id: int
+    wallet: str
+    exchange_id: str
+    profile_type: str
+    status: str
+    balance: Decimal
+    cum_trading_volume: Decimal
+    leverage: dict[str, str]
+    last_update: int
+    last_liq_check: int
+    created_at: int
 
 
 class Order(SQLModel, table=True):

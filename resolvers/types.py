@@ -28,7 +28,7 @@ from models.pagination import (
     encode_cursor,
 )
 from models.profiles import ProfileMath
-from models.tables import ApiKey, Notification, Order, Position, Profile
+from models.tables import ApiKey, Notification, Order, Position, ProfileFields
 from models.trading import check_text
 
 from .arguments import MAX_ITEMS, PAGE_SIZE, checked, optional
@@ -177,7 +177,7 @@ class NotificationNode:
     description="A trading profile, keyed by (wallet, exchange). Amounts are exact decimals.",
 )
 class ProfileNode:
-    row: strawberry.Private[Profile]
+    row: strawberry.Private[ProfileFields]
     _figures: strawberry.Private[asyncio.Future[AccountFigures] | None] = None
     owner_proven: strawberry.Private[bool] = False
     """True only where this very request proved wallet ownership (`onboard`)."""
