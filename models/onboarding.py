@@ -11,12 +11,15 @@ cheaper than any statement). A contract wallet's proof asks a chain node
 (`models.contract_wallets`): the client address pays its token before that call, so a flood
 cannot make the service call the node.
 
-The transaction costs four round trips for a new client (`Database.statements`): on PostgreSQL
-one statement takes both tokens, spends the proof and gets or creates the profile
-(data-modifying CTEs), and a second inserts the session, between BEGIN and COMMIT. SQLite has no
-data-modifying CTEs: there those are four statements (six round trips with BEGIN IMMEDIATE and
-COMMIT, all in-process). A refusal costs a few more (the address's token is taken again after
-the rollback).
+The transaction runs on a bare driver connection (`Database.transaction`; a market maker's, which
+adds an API key through the ORM, inside `Database.write`). For a new client it costs four round
+trips on PostgreSQL: one statement takes both tokens, spends the proof and gets or creates the
+profile (data-modifying CTEs), and the session row goes with the COMMIT, after the BEGIN: four
+statements. SQLite has no data-modifying CTEs: there the tokens, the ledger and the profile are
+three statements, sent with the BEGIN IMMEDIATE in one hop to the database thread, and the
+session with the COMMIT in a second: two round trips, six statements (see `models.db` for what
+a round trip is on each engine). A refusal costs a few more (the address's token is taken again
+after the rollback).
 """
 
 from __future__ import annotations
