@@ -21,7 +21,8 @@ BEGIN IMMEDIATE with its first statements, and the statements queued with `later
 next hop or with the COMMIT; `batch()` sends several statements in one hop. Both are counted:
 `Database.round_trips` (hops / server round trips) and `Database.statements` (every statement,
 BEGIN, COMMIT and ROLLBACK included). On PostgreSQL the two are equal. `on_statement` (the
-`/metrics` counter, wired in by `api` so that `models` never imports it) hears each statement.
+`/metrics` counter, wired in by `api` so that `models` never imports it) hears how many
+statements each round trip carried.
 
 Why not SQLite on the loop thread (no hops at all)? Its BEGIN IMMEDIATE waits in SQLite's busy
 handler, sleeping, while another process (a second worker, a CLI, housekeeping) holds the write
@@ -69,7 +70,7 @@ class Database:
         *,
         pool_size: int = 10,
         connect_timeout: float = 5.0,
-        on_statement: Callable[[], object] | None = None,
+        on_statement: Callable[[int], object] | None = None,
         statement_timeout: float = 15.0,
     ) -> None:
         parsed = make_url(url)
@@ -128,8 +129,7 @@ class Database:
         self.statements += statements
         self.round_trips += round_trips
         if self._on_statement is not None:
-            for _ in range(statements):
-                self._on_statement()
+            self._on_statement(statements)  # once per round trip: a metric's inc is not free
 
     def _sqlite_begin(self, connection: Any) -> None:
         """Writers take the write lock up front (BEGIN IMMEDIATE), straight on the driver: one
@@ -459,19 +459,22 @@ class Transaction:
     async def _postgresql(
         self, sql: list[str], arguments: list[list[Any]], begin: bool, end: str | None
     ) -> list[list[Any]]:
-        driver, db = self._driver, self._db
+        driver, sent = self._driver, 0
         if not self._owned and self.adapter._transaction is None:
             await self.adapter._start_transaction()  # BEGIN, as SQLAlchemy's next statement would
-        if begin:
-            await driver.execute("BEGIN")
-            db.counted(1, 1)
         results = []
-        for text_, args in zip(sql, arguments, strict=True):
-            results.append(await driver.fetch(text_, *args))
-            db.counted(1, 1)
-        if end is not None:
-            await driver.execute(end)
-            db.counted(1, 1)
+        try:
+            if begin:
+                sent += 1
+                await driver.execute("BEGIN")
+            for text_, args in zip(sql, arguments, strict=True):
+                sent += 1
+                results.append(await driver.fetch(text_, *args))
+            if end is not None:
+                sent += 1
+                await driver.execute(end)
+        finally:
+            self._db.counted(sent, sent)  # each its own round trip
         return results
 
     async def invalidate(self) -> None:
