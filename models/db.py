@@ -443,10 +443,12 @@ class Transaction:
             self._begin, self._open, self._clean = False, True, False
         try:
             if self._sqlite:
-                results: list[list[Any]] = await self._driver._execute(
-                    _sqlite_hop, self._driver._conn, sql, arguments, begin, end
-                )
-                self._db.counted(count, 1)
+                try:
+                    results: list[list[Any]] = await self._driver._execute(
+                        _sqlite_hop, self._driver._conn, sql, arguments, begin, end
+                    )
+                finally:
+                    self._db.counted(count, 1)  # one hop, however far it got
             else:
                 results = await self._postgresql(sql, arguments, begin, end)
         except Exception as error:
