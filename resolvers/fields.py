@@ -12,7 +12,7 @@ from the resolver exactly as before; errors and awaitables reach graphql-core un
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLObjectType, GraphQLResolveInfo
@@ -35,17 +35,17 @@ def _direct_resolver(
     resolver = field.base_resolver
     if resolver is None or field.arguments or field.extensions:
         raise TypeError(f"{field.python_name}: a direct field takes no arguments or extensions")
-    func = resolver.wrapped_func
+    func = cast("Callable[..., Any]", resolver.wrapped_func)
     info_parameter = resolver.info_parameter
     if info_parameter is None:
 
-        def resolve(source: Any, _: GraphQLResolveInfo) -> Any:
+        def resolve(source: Any, _: GraphQLResolveInfo[Any]) -> Any:
             return func(source)
 
         return resolve
     name = info_parameter.name
 
-    def resolve_with_info(source: Any, info: GraphQLResolveInfo) -> Any:
+    def resolve_with_info(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
         return func(source, **{name: info_class(_raw_info=info, _field=field)})
 
     return resolve_with_info
