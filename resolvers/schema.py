@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -56,6 +62,89 @@ class Operations(ErrorShaping):
         self._validated = not context.pre_execution_errors
 
 
+Hook = Callable[[SchemaExtension], AbstractContextManager[None]]
+PHASES = ("on_operation", "on_parse", "on_validate", "on_execute")
+
+
+_HOOKS: dict[type[SchemaExtension], dict[str, Hook] | None] = {}
+
+
+def _hooks(extension_class: type[SchemaExtension]) -> dict[str, Hook] | None:
+    """The class's overridden phase hooks as context-manager factories, found once per class;
+    None when one is not a plain generator (async hooks take strawberry's own runner)."""
+    if extension_class in _HOOKS:
+        return _HOOKS[extension_class]
+    functions = {
+        phase: function
+        for phase in PHASES
+        if (function := getattr(extension_class, phase)) is not getattr(SchemaExtension, phase)
+    }
+    plain = all(inspect.isgeneratorfunction(function) for function in functions.values())
+    hooks = _HOOKS[extension_class] = (
+        {phase: contextlib.contextmanager(function) for phase, function in functions.items()}
+        if plain
+        else None
+    )
+    return hooks
+
+
+class _Phase:
+    """One phase's hooks, entered in order and left in reverse, as strawberry's own context
+    managers do, without inspecting every extension again or an async exit stack per phase."""
+
+    __slots__ = ("_managers", "_stack")
+
+    def __init__(self, managers: list[AbstractContextManager[None]]) -> None:
+        self._managers = managers
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> None:
+        for manager in self._managers:
+            self._stack.enter_context(manager)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return self._stack.__exit__(kind, error, tb)
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return self.__exit__(kind, error, tb)
+
+
+class _Runner(SchemaExtensionsRunner):
+    """strawberry's runner for extensions whose hooks are all plain generators (ours)."""
+
+    def __init__(self, execution_context: ExecutionContext, extensions: list[SchemaExtension]):
+        super().__init__(execution_context, extensions)
+        self._hooks = [(extension, _hooks(type(extension)) or {}) for extension in extensions]
+
+    def _phase(self, phase: str) -> Any:
+        return _Phase([hooks[phase](e) for e, hooks in self._hooks if phase in hooks])
+
+    def operation(self) -> Any:
+        return self._phase("on_operation")
+
+    def parsing(self) -> Any:
+        return self._phase("on_parse")
+
+    def validation(self) -> Any:
+        return self._phase("on_validate")
+
+    def executing(self) -> Any:
+        return self._phase("on_execute")
+
+
 @strawberry.type
 class Query(ExchangeQuery, SessionQuery, AdminQuery):
     pass
@@ -76,6 +165,13 @@ class Schema(strawberry.Schema):
         super().__init__(*args, **kwargs)
         self.documents = DocumentCache(self._schema, limits or GraphQLLimits())
         resolve_directly(self)
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        if all(_hooks(type(extension)) is not None for extension in extensions):
+            return _Runner(execution_context, extensions)
+        return super().create_extensions_runner(execution_context, extensions)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
