@@ -1,9 +1,9 @@
 """What one GraphQL document may cost: tokens, depth, aliases, directives, introspection.
 
-- Tokens are a parse option (strawberry's `MaxTokensLimiter`): a longer document is refused while
-  it is being parsed, so it never reaches validation, whose cost grows with the square of the
-  number of fields (graphql-core's overlapping-fields rule): at the default 300 tokens the worst
-  valid document costs ~16 ms to validate, at 500 it was ~45 ms (bench/hostile.py). GraphiQL's
+- Tokens are a parse option (graphql-core's `max_tokens`, set by `DocumentCache`): a longer
+  document is refused while it is being parsed, so it never reaches validation, whose cost grows
+  with the square of the number of fields (graphql-core's overlapping-fields rule): at the
+  default 300 tokens the worst valid document costs ~16 ms to validate, at 500 it was ~45 ms (bench/hostile.py). GraphiQL's
   full introspection query is 184 tokens; the onboarding mutation with every field about 130.
 - Depth, aliases and directives are measured by `DocumentLimits`, one validation rule. It measures
   each fragment once (memoised), so a "fragment bomb" (fragments spreading the next one twice,
