@@ -3,8 +3,9 @@
 - Tokens are a parse option (graphql-core's `max_tokens`, set by `DocumentCache`): a longer
   document is refused while it is being parsed, so it never reaches validation, whose cost grows
   with the square of the number of fields (graphql-core's overlapping-fields rule): at the
-  default 300 tokens the worst valid document costs ~16 ms to validate, at 500 it was ~45 ms (bench/hostile.py). GraphiQL's
-  full introspection query is 184 tokens; the onboarding mutation with every field about 130.
+  default 300 tokens the worst valid document costs ~16 ms to validate, at 500 it was ~45 ms
+  (bench/hostile.py). GraphiQL's full introspection query is 184 tokens; the onboarding mutation
+  with every field about 130.
 - Depth, aliases and directives are measured by `DocumentLimits`, one validation rule. It measures
   each fragment once (memoised), so a "fragment bomb" (fragments spreading the next one twice,
   k levels deep) costs k steps, not 2^k: strawberry's own `QueryDepthLimiter` and
