@@ -1,10 +1,11 @@
 """What one GraphQL document may cost: tokens, depth, aliases, directives, introspection.
 
-- Tokens are a parse option (strawberry's `MaxTokensLimiter`): a longer document is refused while
-  it is being parsed, so it never reaches validation, whose cost grows with the square of the
-  number of fields (graphql-core's overlapping-fields rule): at the default 300 tokens the worst
-  valid document costs ~16 ms to validate, at 500 it was ~45 ms (bench/hostile.py). GraphiQL's
-  full introspection query is 184 tokens; the onboarding mutation with every field about 130.
+- Tokens are a parse option (graphql-core's `max_tokens`, set by `DocumentCache`): a longer
+  document is refused while it is being parsed, so it never reaches validation, whose cost grows
+  with the square of the number of fields (graphql-core's overlapping-fields rule): at the
+  default 300 tokens the worst valid document costs ~16 ms to validate, at 500 it was ~45 ms
+  (bench/hostile.py). GraphiQL's full introspection query is 184 tokens; the onboarding mutation
+  with every field about 130.
 - Depth, aliases and directives are measured by `DocumentLimits`, one validation rule. It measures
   each fragment once (memoised), so a "fragment bomb" (fragments spreading the next one twice,
   k levels deep) costs k steps, not 2^k: strawberry's own `QueryDepthLimiter` and
@@ -21,13 +22,16 @@
   `ofType` nine levels); graphql-core's `MaxIntrospectionDepthRule`, one of its standard rules,
   bounds them instead, and `NoSchemaIntrospectionCustomRule` refuses them when introspection is off.
 
-`validation_rules` is called once per schema and the same rule classes reach every request
-through one `AddValidationRules` factory, so the `ValidationCache` key stays the same from request
-to request (a limiter built per request makes every request a cache miss: strawberry #4635).
+`DocumentCache` keeps, per schema and by document text, the parsed document and its validation
+errors: the rules are built once per schema (`validation_rules`) and validation depends on
+nothing else, so the text is the whole key. strawberry's `ValidationCache` keys an `lru_cache`
+on the document itself, and graphql-core's AST nodes hash recursively: every lookup walked the
+whole document.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +41,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
     GraphQLField,
     GraphQLInterfaceType,
     GraphQLNamedType,
@@ -48,9 +53,12 @@ from graphql import (
     SelectionSetNode,
     ValidationRule,
     get_named_type,
+    parse,
+    specified_rules,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from graphql.validation.validate import ValidationAbortedError
+from strawberry.schema.schema import validate_document
 
 from .arguments import ArgumentValues, argument_most, field_max_items
 
@@ -68,8 +76,8 @@ class GraphQLLimits:
     introspection: bool = True
     field_suggestions: bool = True
     cache_size: int = 128
-    """Entries in each of the parse and validation LRU caches. A cached document near the token
-    limit holds ~200 KB (its AST keeps every token), so this bounds them to ~25 MB."""
+    """Documents (with their validation errors) the LRU `DocumentCache` keeps. A cached document
+    near the token limit holds ~200 KB (its AST keeps every token), so this bounds it to ~25 MB."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,3 +220,52 @@ def validation_rules(limits: GraphQLLimits) -> tuple[type[ASTValidationRule], ..
     if not limits.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
     return tuple(rules)
+
+
+class _Entry:
+    __slots__ = ("document", "errors")
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.document = document
+        self.errors: list[GraphQLError] | None = None
+        """Validation errors, once the document has been validated."""
+
+
+class DocumentCache:
+    """Parsed documents and their validation errors by document text, LRU, for one schema.
+
+    A document that does not parse is not kept: `parse` answers None and strawberry's own parse
+    step raises the error again, inside the path that shapes errors."""
+
+    def __init__(self, schema: GraphQLSchema, limits: GraphQLLimits) -> None:
+        self._schema = schema
+        self._rules = (*specified_rules, *validation_rules(limits))
+        self.max_tokens = limits.max_tokens
+        self._size = limits.cache_size
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def parse(self, text: str) -> DocumentNode | None:
+        entry = self._entries.get(text)
+        if entry is not None:
+            self._entries.move_to_end(text)
+            return entry.document
+        try:
+            document = parse(text, max_tokens=self.max_tokens)
+        except GraphQLError:
+            return None
+        self._entries[text] = _Entry(document)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return document
+
+    def validate(self, text: str, document: DocumentNode) -> list[GraphQLError]:
+        """The validation errors of `document`, parsed from `text` (remembered for its entry)."""
+        entry = self._entries.get(text)
+        if entry is None or entry.document is not document:
+            return validate_document(self._schema, document, self._rules)
+        if entry.errors is None:
+            entry.errors = validate_document(self._schema, document, self._rules)
+        return entry.errors

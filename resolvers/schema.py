@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ParserCache,
-    ValidationCache,
-)
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -21,7 +20,8 @@ from .admin import AdminMutation, AdminQuery
 from .api_keys import ApiKeyMutation
 from .arguments import CheckedExecutor
 from .errors import ErrorShaping
-from .limits import GraphQLLimits, validation_rules
+from .fields import resolve_directly
+from .limits import DocumentCache, GraphQLLimits
 from .mutations import OnboardingMutation
 from .notifications import NotificationMutation
 from .queries import ExchangeQuery
@@ -29,21 +29,120 @@ from .scalars import SCALAR_MAP
 from .sessions import SessionMutation, SessionQuery
 
 
-class ReportingParserCache(ParserCache):
-    """ParserCache that leaves a syntax error to strawberry's own parse step.
+class Operations(ErrorShaping):
+    """Error shaping, and parse and validation from the schema's `DocumentCache`: one extension
+    with three hooks where strawberry's stock ones (`MaxTokensLimiter`, `ParserCache`,
+    `ValidationCache`, `AddValidationRules`) each add their own per phase.
 
-    The stock extension raises from its hook, outside the path that builds the result, so the
-    error would skip `ErrorShaping` and reach the client without a code. Invalid documents are
-    simply parsed twice.
+    A document that does not parse is left to strawberry's own parse step (with the token limit
+    as its parse option): raising from the hook would skip error shaping, and the error would
+    reach the client without a code. Invalid documents are simply parsed twice.
     """
 
+    def _cache(self) -> DocumentCache:
+        schema = self.execution_context.schema
+        assert isinstance(schema, Schema)
+        return schema.documents
+
     def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        with contextlib.suppress(GraphQLError):
-            context.graphql_document = self.cached_parse_document(
-                context.query, **context.parse_options
-            )
+        context, cache = self.execution_context, self._cache()
+        context.parse_options["max_tokens"] = cache.max_tokens
+        if context.query is not None:
+            context.graphql_document = cache.parse(context.query)
         yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        assert context.query is not None
+        assert context.graphql_document is not None
+        context.pre_execution_errors = self._cache().validate(
+            context.query, context.graphql_document
+        )
+        yield
+        self._validated = not context.pre_execution_errors
+
+
+Hook = Callable[[SchemaExtension], AbstractContextManager[None]]
+PHASES = ("on_operation", "on_parse", "on_validate", "on_execute")
+
+
+_HOOKS: dict[type[SchemaExtension], dict[str, Hook] | None] = {}
+
+
+def _hooks(extension_class: type[SchemaExtension]) -> dict[str, Hook] | None:
+    """The class's overridden phase hooks as context-manager factories, found once per class;
+    None when one is not a plain generator (async hooks take strawberry's own runner)."""
+    if extension_class in _HOOKS:
+        return _HOOKS[extension_class]
+    functions = {
+        phase: function
+        for phase in PHASES
+        if (function := getattr(extension_class, phase)) is not getattr(SchemaExtension, phase)
+    }
+    plain = all(inspect.isgeneratorfunction(function) for function in functions.values())
+    hooks = _HOOKS[extension_class] = (
+        {phase: contextlib.contextmanager(function) for phase, function in functions.items()}
+        if plain
+        else None
+    )
+    return hooks
+
+
+class _Phase:
+    """One phase's hooks, entered in order and left in reverse, as strawberry's own context
+    managers do, without inspecting every extension again or an async exit stack per phase."""
+
+    __slots__ = ("_managers", "_stack")
+
+    def __init__(self, managers: list[AbstractContextManager[None]]) -> None:
+        self._managers = managers
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> None:
+        for manager in self._managers:
+            self._stack.enter_context(manager)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return self._stack.__exit__(kind, error, tb)
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return self.__exit__(kind, error, tb)
+
+
+class _Runner(SchemaExtensionsRunner):
+    """strawberry's runner for extensions whose hooks are all plain generators (ours)."""
+
+    def __init__(self, execution_context: ExecutionContext, extensions: list[SchemaExtension]):
+        super().__init__(execution_context, extensions)
+        self._hooks = [(extension, _hooks(type(extension)) or {}) for extension in extensions]
+
+    def _phase(self, phase: str) -> Any:
+        return _Phase([hooks[phase](e) for e, hooks in self._hooks if phase in hooks])
+
+    def operation(self) -> Any:
+        return self._phase("on_operation")
+
+    def parsing(self) -> Any:
+        return self._phase("on_parse")
+
+    def validation(self) -> Any:
+        return self._phase("on_validate")
+
+    def executing(self) -> Any:
+        return self._phase("on_execute")
 
 
 @strawberry.type
@@ -59,6 +158,21 @@ class Mutation(
 
 
 class Schema(strawberry.Schema):
+    """strawberry's schema with its `DocumentCache`, and its direct fields pointed at their
+    resolvers (`resolvers.fields`)."""
+
+    def __init__(self, *args: Any, limits: GraphQLLimits | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.documents = DocumentCache(self._schema, limits or GraphQLLimits())
+        resolve_directly(self)
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        if all(_hooks(type(extension)) is not None for extension in extensions):
+            return _Runner(execution_context, extensions)
+        return super().create_extensions_runner(execution_context, extensions)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -74,12 +188,11 @@ def build_schema(
     """The schema with `limits` (defaults: `GraphQLLimits()`); its SDL does not depend on them.
 
     Extensions are factories, so each request gets fresh instances; the limit rules are built
-    here once and shared, which keeps the validation cache hitting. `observers` wrap every other
-    extension, so they see the final result with its error codes (metrics); `extensions` run
-    inside error shaping.
+    once per schema, so its `DocumentCache` keys validation by the document text alone.
+    `observers` wrap every other extension, so they see the final result with its error codes
+    (metrics); `extensions` run inside error shaping.
     """
     limits = limits or GraphQLLimits()
-    rules = list(validation_rules(limits))
     hide_suggestions = not limits.field_suggestions
     return Schema(
         query=Query,
@@ -90,13 +203,10 @@ def build_schema(
         execution_context_class=CheckedExecutor,
         extensions=[
             *observers,
-            lambda: ErrorShaping(hide_suggestions=hide_suggestions),
-            lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-            lambda: ReportingParserCache(maxsize=limits.cache_size),
-            lambda: ValidationCache(maxsize=limits.cache_size),
-            lambda: AddValidationRules(rules),
+            lambda: Operations(hide_suggestions=hide_suggestions),
             *extensions,
         ],
+        limits=limits,
     )
 
 

@@ -33,6 +33,7 @@ from models.trading import check_text
 
 from .arguments import MAX_ITEMS, PAGE_SIZE, checked, optional
 from .context import Context
+from .fields import direct_field
 from .loaders import KeysetPageLoader, Page, Row
 from .pagination import Connection, NodeT, connection
 from .scalars import Int64
@@ -178,7 +179,7 @@ class NotificationNode:
 )
 class ProfileNode:
     row: strawberry.Private[ProfileFields]
-    _figures: strawberry.Private[asyncio.Future[AccountFigures] | None] = None
+    _figures: strawberry.Private[AccountFigures | asyncio.Future[AccountFigures] | None] = None
     owner_proven: strawberry.Private[bool] = False
     """True only where this very request proved wallet ownership (`onboard`)."""
     created: strawberry.Private[bool] = False
@@ -195,20 +196,16 @@ class ProfileNode:
     def _account(self, info: Info) -> AccountFigures | asyncio.Future[AccountFigures]:
         """The account's figures, computed once per profile per request from the rows the
         request's loaders hold: at once when they are known (a profile this request created has
-        no rows; or an earlier field computed them), else the pending computation, which the
-        figure fields resolve concurrently and share (caching only the result would let every
-        field compute it again)."""
-        if self._figures is None:
+        no rows), else the pending computation, which the figure fields resolve concurrently and
+        share (caching only the result would let every field compute it again)."""
+        figures = self._figures
+        if figures is None:
             if self.created:
-                return self._settle(self._math(info).account([], []))
-            self._figures = asyncio.ensure_future(self._compute_account(info))
-        if self._figures.done():
-            return self._figures.result()
-        return self._figures
-
-    def _settle(self, figures: AccountFigures) -> AccountFigures:
-        self._figures = asyncio.get_running_loop().create_future()
-        self._figures.set_result(figures)
+                figures = self._figures = self._math(info).account([], [])
+            else:
+                figures = self._figures = asyncio.ensure_future(self._compute_account(info))
+        if isinstance(figures, asyncio.Future) and figures.done():
+            figures = self._figures = figures.result()
         return figures
 
     def _figure(self, info: Info, name: str) -> Any:
@@ -257,25 +254,23 @@ class ProfileNode:
             after=cursor,
         )
 
-    @strawberry.field
+    @direct_field()
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self._id))
 
-    @strawberry.field(description="Lower-case 0x address.")
+    @direct_field(description="Lower-case 0x address.")
     def wallet(self) -> str:
         return self.row.wallet
 
-    @strawberry.field
+    @direct_field()
     def exchange_id(self) -> str:
         return self.row.exchange_id
 
-    @strawberry.field
+    @direct_field()
     def profile_type(self) -> ProfileTypeEnum:  # type: ignore[valid-type]
         return enums.ProfileType(self.row.profile_type)
 
-    @strawberry.field(
-        description="`liquidating` once the account margin falls below forced margin."
-    )
+    @direct_field(description="`liquidating` once the account margin falls below forced margin.")
     def status(self, info: Info) -> ProfileStatusEnum:  # type: ignore[valid-type]
         figures = self._account(info)
         if isinstance(figures, AccountFigures):
@@ -286,64 +281,64 @@ class ProfileNode:
 
         return later()  # graphql-core awaits it (see _figure)
 
-    @strawberry.field(description="Microseconds.")
+    @direct_field(description="Microseconds.")
     def last_update(self) -> Int64:
         return Int64(self.row.last_update)
 
-    @strawberry.field(description="Microseconds; 0 until the first liquidation check.")
+    @direct_field(description="Microseconds; 0 until the first liquidation check.")
     def last_liq_check(self) -> Int64:
         return Int64(self.row.last_liq_check)
 
-    @strawberry.field
+    @direct_field()
     def balance(self) -> Decimal:
         return self.row.balance
 
-    @strawberry.field
+    @direct_field()
     def cum_trading_volume(self) -> Decimal:
         return self.row.cum_trading_volume
 
-    @strawberry.field
+    @direct_field()
     def account_equity(self, info: Info) -> Decimal:
         return self._figure(info, "account_equity")  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @direct_field()
     def cum_unrealized_pnl(self, info: Info) -> Decimal:
         return self._figure(info, "cum_unrealized_pnl")  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @direct_field()
     def total_notional(self, info: Info) -> Decimal:
         return self._figure(info, "total_notional")  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @direct_field()
     def total_position_margin(self, info: Info) -> Decimal:
         return self._figure(info, "total_position_margin")  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @direct_field()
     def total_order_margin(self, info: Info) -> Decimal:
         return self._figure(info, "total_order_margin")  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @direct_field()
     def account_margin(self, info: Info) -> Decimal:
         return self._figure(info, "account_margin")  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @direct_field()
     def account_leverage(self, info: Info) -> Decimal:
         return self._figure(info, "account_leverage")  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @direct_field()
     def health(self, info: Info) -> Decimal:
         return self._figure(info, "health")  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @direct_field()
     def withdrawable_balance(self, info: Info) -> Decimal:
         return self._figure(info, "withdrawable_balance")  # type: ignore[no-any-return]
 
-    @strawberry.field(description="Leverage per market, every listed market included.")
+    @direct_field(description="Leverage per market, every listed market included.")
     def leverage(self, info: Info) -> list[MarketLeverage]:
         leverage = self._math(info).leverage_by_market()
         return [MarketLeverage(market_id=m, leverage=value) for m, value in leverage.items()]
 
-    @strawberry.field(
+    @direct_field(
         description=(
             f"Resting orders (open or placed), newest first: at most the newest "
             f"{EMBEDDED_ORDERS} (the figures count them all; `orderHistory` pages through all)."
@@ -358,7 +353,7 @@ class ProfileNode:
         rows = await info.context.loaders.open_orders.load(self._id)
         return [OrderNode.of(row) for row in rows[:EMBEDDED_ORDERS]]
 
-    @strawberry.field(
+    @direct_field(
         description=(
             f"Open positions by market: at most {EMBEDDED_POSITIONS} (the figures count them all)."
         ),

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 from graphql import parse
-from strawberry.extensions.parser_cache import _get_parse_cache
-from strawberry.extensions.validation_cache import _get_validate_cache
 
+from resolvers import limits as limits_module
 from resolvers.limits import Cost, GraphQLLimits, measure
 from resolvers.schema import build_schema
 from tests.api.test_onboard import ONBOARD
@@ -158,20 +157,37 @@ def test_hidden_suggestions() -> None:
     assert "Did you mean" not in errors(enum, quiet)[0]["message"]
 
 
-def test_the_rules_are_built_once_so_validation_stays_cached() -> None:
+def test_a_document_is_parsed_and_validated_once(monkeypatch: pytest.MonkeyPatch) -> None:
     schema = build_schema(GraphQLLimits(cache_size=97))
-    validated = _get_validate_cache(97)
-    before = validated.cache_info()
+    parsed: list[str] = []
+    validated: list[object] = []
+    real_parse, real_validate = limits_module.parse, limits_module.validate_document
+
+    def counting_parse(text: str, **options: Any) -> Any:
+        parsed.append(text)
+        return real_parse(text, **options)
+
+    def counting_validate(*args: Any) -> Any:
+        validated.append(args[1])
+        return real_validate(*args)
+
+    monkeypatch.setattr(limits_module, "parse", counting_parse)
+    monkeypatch.setattr(limits_module, "validate_document", counting_validate)
     for _ in range(3):
-        asyncio.run(schema.execute("{ serverTime }", context_value=_Ctx()))
-    after = validated.cache_info()
-    assert (after.misses - before.misses, after.hits - before.hits) == (1, 2)
+        result = asyncio.run(schema.execute("{ serverTime }", context_value=_Ctx()))
+        assert result.errors is None
+    for _ in range(2):
+        result = asyncio.run(schema.execute("{ serverTim }", context_value=_Ctx()))
+        assert result.errors
+        assert result.errors[0].extensions == {"code": "GRAPHQL_VALIDATION_FAILED"}
+    assert parsed == ["{ serverTime }", "{ serverTim }"]
+    assert len(validated) == 2
 
 
-def test_caches_are_bounded() -> None:
-    build_schema(GraphQLLimits(cache_size=31))
+def test_the_document_cache_is_bounded() -> None:
     schema = build_schema(GraphQLLimits(cache_size=31))
     for i in range(40):
         asyncio.run(schema.execute(f"{{ a{i}: serverTime }}", context_value=_Ctx()))
-    assert _get_parse_cache(31).cache_info().currsize == 31
-    assert _get_validate_cache(31).cache_info().currsize == 31
+    assert len(schema.documents) == 31
+    asyncio.run(schema.execute("{ a39: serverTime }", context_value=_Ctx()))
+    assert len(schema.documents) == 31

@@ -1,0 +1,63 @@
+"""The schema's own extension runner: hooks run in order around each phase, as strawberry's do."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+from strawberry.extensions import SchemaExtension
+
+from resolvers.schema import build_schema
+
+
+class _Ctx:
+    request_id = "runner"
+    client_ip = None
+
+
+def _recording(name: str, log: list[str]) -> type[SchemaExtension]:
+    class Recording(SchemaExtension):
+        def on_operation(self) -> Iterator[None]:
+            log.append(f"{name} operation")
+            yield
+            log.append(f"{name} operation done")
+
+        def on_execute(self) -> Iterator[None]:
+            log.append(f"{name} execute")
+            yield
+            log.append(f"{name} execute done")
+
+    return Recording
+
+
+def test_hooks_nest_in_order_and_see_the_result() -> None:
+    log: list[str] = []
+    schema = build_schema(observers=(_recording("a", log),), extensions=(_recording("b", log),))
+    result = asyncio.run(schema.execute("{ serverTime }", context_value=_Ctx()))
+    assert result.errors is None
+    assert log == [
+        "a operation",
+        "b operation",
+        "a execute",
+        "b execute",
+        "b execute done",
+        "a execute done",
+        "b operation done",
+        "a operation done",
+    ]
+
+
+def test_async_hooks_still_run() -> None:
+    log: list[str] = []
+
+    class Async(SchemaExtension):
+        async def on_operation(self) -> AsyncIterator[None]:
+            log.append("before")
+            yield
+            log.append("after")
+
+    schema = build_schema(extensions=(Async,))
+    result = asyncio.run(schema.execute("{ serverTim }", context_value=_Ctx()))
+    assert result.errors
+    assert result.errors[0].extensions == {"code": "GRAPHQL_VALIDATION_FAILED"}
+    assert log == ["before", "after"]
