@@ -12,12 +12,14 @@ from .db import Database
 from .enums import ProfileStatus
 from .margin import (
     AccountFigures,
+    OrderLike,
     PositionFigures,
+    PositionLike,
     account_figures,
     initial_margin,
     position_figures,
 )
-from .tables import Order, Position, Profile
+from .tables import Profile
 from .wallet import parse_wallet, wallet_text
 
 
@@ -47,7 +49,7 @@ class ProfileMath:
     def forced_margin(self, market_id: str) -> Decimal:
         return self._config.market(market_id).forced_margin
 
-    def position(self, position: Position) -> PositionFigures:
+    def position(self, position: PositionLike) -> PositionFigures:
         return position_figures(
             position,
             initial_margin=self.initial_margin(position.market_id),
@@ -55,7 +57,7 @@ class ProfileMath:
         )
 
     def account(
-        self, positions: Sequence[Position], open_orders: Sequence[Order]
+        self, positions: Sequence[PositionLike], open_orders: Sequence[OrderLike]
     ) -> AccountFigures:
         return account_figures(
             self._profile.balance,
