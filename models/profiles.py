@@ -29,6 +29,8 @@ class ProfileMath:
     def __init__(self, profile: Profile, config: DomainConfig) -> None:
         self._profile = profile
         self._config = config
+        self._initial_margins: dict[str, Decimal] = {}
+        """IM by market: an account's figures ask it once per order (hundreds of times)."""
 
     def leverage(self, market_id: str) -> Decimal:
         stored = self._profile.leverage.get(market_id)
@@ -44,7 +46,10 @@ class ProfileMath:
         return {market_id: self.leverage(market_id) for market_id in markets}
 
     def initial_margin(self, market_id: str) -> Decimal:
-        return initial_margin(self.leverage(market_id))
+        known = self._initial_margins.get(market_id)
+        if known is None:
+            known = self._initial_margins[market_id] = initial_margin(self.leverage(market_id))
+        return known
 
     def forced_margin(self, market_id: str) -> Decimal:
         return self._config.market(market_id).forced_margin
