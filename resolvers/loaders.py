@@ -88,21 +88,27 @@ class NotificationRow:
 
 
 class Records(Generic[Row]):
-    """How one table's rows become records: its columns, and which hold decimals (SQLite
-    returns their text; PostgreSQL's driver, and SQLAlchemy's result types, a `Decimal`)."""
+    """How one table's rows become records: its columns in order, and which hold decimals
+    (SQLite returns their text; PostgreSQL's driver, and SQLAlchemy's result types, a
+    `Decimal`)."""
 
     def __init__(self, model: type[SQLModel], record: Callable[..., Row]) -> None:
         self.table: Table = model.__table__  # type: ignore[attr-defined]
         self.record = record
-        self.decimals = tuple(c.name for c in self.table.c if isinstance(c.type, ExactDecimal))
-        assert [c.name for c in self.table.c] == [f.name for f in fields(record)]  # type: ignore[arg-type]
+        columns = [c.name for c in self.table.c]
+        assert columns == [f.name for f in fields(record)]  # type: ignore[arg-type]
+        self.decimals = tuple(
+            i for i, c in enumerate(self.table.c) if isinstance(c.type, ExactDecimal)
+        )
 
-    def of(self, values: dict[str, Any]) -> Row:
-        for name in self.decimals:
-            value = values[name]
+    def of(self, row: Sequence[Any]) -> Row:
+        """The record of a row's values, in column order."""
+        values = list(row)
+        for i in self.decimals:
+            value = values[i]
             if type(value) is str:
-                values[name] = Decimal(value)
-        return self.record(**values)
+                values[i] = Decimal(value)
+        return self.record(*values)
 
 
 ORDERS = Records(Order, OrderRow)
@@ -120,14 +126,14 @@ async def _fetch(
     """One profile's rows: `build()` (compiled once, under `name`) on the bare driver."""
     statement = db.driver_statement(name, build)
     async with db.read() as session:
-        values = await db.driver_rows(await session.connection(), statement, parameters)
-    return [records.of(row) for row in values]
+        rows = await db.driver_tuples(await session.connection(), statement, parameters)
+    return [records.of(row) for row in rows]
 
 
 async def _fetch_core(db: Database, records: Records[Row], statement: Any) -> list[Row]:
     async with db.read() as session:
         result = await (await session.connection()).execute(statement)
-        return [records.of(dict(row._mapping)) for row in result]
+        return [records.of(row) for row in result]
 
 
 def _grouped(rows: Sequence[Any], profile_ids: Sequence[int]) -> list[list[Any]]:
