@@ -26,13 +26,22 @@ LISTS = ("FROM orders", "FROM positions", "FROM notifications")
 
 
 @pytest.fixture
-def statements(services: Services) -> Iterator[list[str]]:
+def statements(services: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The SQL of every statement: SQLAlchemy's, and those run on the bare driver."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(statement)
 
-    engine = services.db.engine.sync_engine
+    db = services.db
+    driver_tuples = db.driver_tuples
+
+    async def recorded(connection: Any, statement: Any, parameters: Any) -> Any:
+        seen.append(statement.sql)
+        return await driver_tuples(connection, statement, parameters)
+
+    monkeypatch.setattr(db, "driver_tuples", recorded)
+    engine = db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
     yield seen
     event.remove(engine, "before_cursor_execute", record)
