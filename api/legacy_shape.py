@@ -32,8 +32,8 @@ from models.onboarding import Onboarded
 from models.pagination import EMBEDDED_NOTIFICATIONS, EMBEDDED_ORDERS, EMBEDDED_POSITIONS
 from models.profiles import ProfileMath
 from models.sessions import ClientTokens
-from models.tables import Notification, Order, Position, ProfileFields
-from resolvers.loaders import Loaders, Page
+from models.tables import ProfileFields
+from resolvers.loaders import Loaders, NotificationRow, OrderRow, Page, PositionRow
 
 from .settings import LegacyDecimals
 
@@ -50,7 +50,7 @@ def envelope(result: Sequence[object], error: str = "") -> Json:
     }
 
 
-def _order(row: Order) -> Json:
+def _order(row: OrderRow) -> Json:
     return {
         "client_order_id": row.client_order_id,
         "created_at": row.created_at,
@@ -73,7 +73,7 @@ def _order(row: Order) -> Json:
     }
 
 
-def _position(row: Position, figures: PositionFigures) -> Json:
+def _position(row: PositionRow, figures: PositionFigures) -> Json:
     return {
         "entry_price": row.entry_price,
         "fair_price": row.fair_price,
@@ -89,7 +89,7 @@ def _position(row: Position, figures: PositionFigures) -> Json:
     }
 
 
-def _notification(row: Notification) -> Json:
+def _notification(row: NotificationRow) -> Json:
     return {"description": row.description, "title": row.title, "type": row.type}
 
 

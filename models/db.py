@@ -223,6 +223,15 @@ class Database:
         finally:
             await transaction.release()
 
+    async def read_tuples(
+        self, statement: DriverStatement, parameters: dict[str, Any]
+    ) -> list[Any]:
+        """One read on a bare connection, on its own (no transaction, no write turn): the rows
+        as the driver decoded them, values in `statement.columns` order (no dict per row, for
+        reads of many rows)."""
+        async with self._bare(atomic=False) as transaction:
+            return await transaction.tuples(statement, parameters)
+
     async def joined(self, connection: AsyncConnection) -> Transaction:
         """`Transaction`'s statements inside the transaction SQLAlchemy's `connection` (an ORM
         session's) already has: SQLAlchemy commits or rolls it back."""
@@ -398,6 +407,12 @@ class Transaction:
     async def rows(self, statement: DriverStatement, parameters: dict[str, Any]) -> Rows:
         """Run one statement: its rows."""
         return (await self.batch((statement, parameters)))[0]
+
+    async def tuples(self, statement: DriverStatement, parameters: dict[str, Any]) -> list[Any]:
+        """Run one statement: its rows as the driver decoded them (sequences in
+        `statement.columns` order)."""
+        pending, self._later = self._later, []
+        return (await self._send([*pending, (statement, parameters)], None))[-1]
 
     def later(self, statement: DriverStatement, parameters: dict[str, Any]) -> None:
         """Run `statement`, whose rows nobody reads, with the next round trip (at the latest

@@ -12,12 +12,14 @@ from .db import Database
 from .enums import ProfileStatus
 from .margin import (
     AccountFigures,
+    OrderLike,
     PositionFigures,
+    PositionLike,
     account_figures,
     initial_margin,
     position_figures,
 )
-from .tables import Order, Position, Profile, ProfileFields
+from .tables import Profile, ProfileFields
 from .wallet import parse_wallet, wallet_text
 
 
@@ -27,6 +29,8 @@ class ProfileMath:
     def __init__(self, profile: ProfileFields, config: DomainConfig) -> None:
         self._profile = profile
         self._config = config
+        self._initial_margins: dict[str, Decimal] = {}
+        """IM by market: an account's figures ask it once per order (hundreds of times)."""
 
     def leverage(self, market_id: str) -> Decimal:
         stored = self._profile.leverage.get(market_id)
@@ -42,12 +46,15 @@ class ProfileMath:
         return {market_id: self.leverage(market_id) for market_id in markets}
 
     def initial_margin(self, market_id: str) -> Decimal:
-        return initial_margin(self.leverage(market_id))
+        known = self._initial_margins.get(market_id)
+        if known is None:
+            known = self._initial_margins[market_id] = initial_margin(self.leverage(market_id))
+        return known
 
     def forced_margin(self, market_id: str) -> Decimal:
         return self._config.market(market_id).forced_margin
 
-    def position(self, position: Position) -> PositionFigures:
+    def position(self, position: PositionLike) -> PositionFigures:
         return position_figures(
             position,
             initial_margin=self.initial_margin(position.market_id),
@@ -55,7 +62,7 @@ class ProfileMath:
         )
 
     def account(
-        self, positions: Sequence[Position], open_orders: Sequence[Order]
+        self, positions: Sequence[PositionLike], open_orders: Sequence[OrderLike]
     ) -> AccountFigures:
         return account_figures(
             self._profile.balance,

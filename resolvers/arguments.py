@@ -45,12 +45,13 @@ from graphql import (
 )
 from graphql.execution.executor import Executor
 from graphql.pyutils import Undefined
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import StrawberryArgumentAnnotation
 
 from models.errors import AppError, bad_input
 from models.pagination import MAX_PAGE_SIZE, page_size
 from models.text import bad_text, text_problem
+
+from .execution import LeafExecutor
 
 CHECK = "onboarding.check"
 """Argument metadata: a function of the argument's value that raises `AppError` to refuse it."""
@@ -208,8 +209,9 @@ def variable_errors(usages: Sequence[Usage], coerced: dict[str, Any]) -> list[Gr
     return errors
 
 
-class CheckedExecutor(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor, refusing bad variable values before the first resolver runs."""
+class CheckedExecutor(LeafExecutor):
+    """The schema's executor: refuses bad variable values before the first resolver runs, and
+    completes basic leaf fields inline (`resolvers.execution`)."""
 
     @classmethod
     def build(

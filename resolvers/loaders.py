@@ -2,70 +2,211 @@
 
 Loaders are created per request (see `Context`): their caches must never outlive a request.
 Each returns, for every key, the rows of that profile in a stable order.
+
+Orders, positions and notifications come back as plain records (`OrderRow`, `PositionRow`,
+`NotificationRow`: the table's columns, decoded as the column types would), not ORM instances:
+a heavy profile has hundreds of rows, and the ORM's identity map and instrumented instances
+cost several µs per row per column. One profile's list (every onboarding) runs on the bare
+driver (`Database.read_tuples`); many profiles' lists at once run through Core. API keys stay
+ORM rows (few per profile, and `models.api_keys` works on them).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import func, tuple_
+from sqlalchemy import Table, bindparam, func, tuple_
+from sqlalchemy import select as select_columns
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
-from sqlmodel import SQLModel, col, select
+from sqlmodel import SQLModel, select
 from strawberry.dataloader import DataLoader
 
 from models.db import Database
 from models.enums import RESTING_ORDER_STATUSES, PositionStatus
-from models.tables import ApiKey, Notification, Order, Position
+from models.tables import ApiKey, ExactDecimal, Notification, Order, Position
 
-Row = TypeVar("Row", bound=SQLModel)
+Row = TypeVar("Row")
+Model = TypeVar("Model", bound=SQLModel)
 
 
-async def _rows_by_profile(
+@dataclass(slots=True)
+class OrderRow:
+    """An `orders` row, read-only by convention."""
+
+    id: str
+    profile_id: int
+    market_id: str
+    order_type: str
+    side: str
+    status: str
+    price: Decimal | None
+    size: Decimal
+    initial_size: Decimal
+    total_filled_size: Decimal
+    size_percent: Decimal | None
+    trigger_price: Decimal | None
+    time_in_force: str
+    reason: str
+    client_order_id: str
+    created_at: int
+    updated_at: int
+    timestamp: int
+
+
+@dataclass(slots=True)
+class PositionRow:
+    """A `positions` row."""
+
+    id: str
+    profile_id: int
+    market_id: str
+    side: str
+    status: str
+    size: Decimal
+    entry_price: Decimal
+    fair_price: Decimal
+    updated_at: int
+
+
+@dataclass(slots=True)
+class NotificationRow:
+    """A `notifications` row."""
+
+    id: int
+    profile_id: int
+    type: str
+    title: str
+    description: str
+    created_at: int
+    read_at: int | None
+    key: str | None
+
+
+class Records(Generic[Row]):
+    """How one table's rows become records: its columns in order, and which hold decimals
+    (SQLite returns their text; PostgreSQL's driver, and SQLAlchemy's result types, a
+    `Decimal`)."""
+
+    def __init__(self, model: type[SQLModel], record: Callable[..., Row]) -> None:
+        self.table: Table = model.__table__  # type: ignore[attr-defined]
+        self.record = record
+        columns = [c.name for c in self.table.c]
+        assert columns == [f.name for f in fields(record)]  # type: ignore[arg-type]
+        self.decimals = tuple(
+            i for i, c in enumerate(self.table.c) if isinstance(c.type, ExactDecimal)
+        )
+
+    def of(self, row: Sequence[Any]) -> Row:
+        """The record of a row's values, in column order."""
+        values = list(row)
+        for i in self.decimals:
+            value = values[i]
+            if type(value) is str:
+                values[i] = Decimal(value)
+        return self.record(*values)
+
+
+ORDERS = Records(Order, OrderRow)
+POSITIONS = Records(Position, PositionRow)
+NOTIFICATIONS = Records(Notification, NotificationRow)
+
+
+async def _fetch(
     db: Database,
-    model: type[Row],
-    profile_ids: Sequence[int],
-    *conditions: ColumnElement[bool],
-    order_by: Any,
-) -> list[list[Row]]:
-    profile_id = col(model.profile_id)  # type: ignore[attr-defined]
-    statement = select(model).where(profile_id.in_(profile_ids), *conditions).order_by(*order_by)
+    records: Records[Row],
+    name: str,
+    build: Callable[[], Any],
+    parameters: dict[str, Any],
+) -> list[Row]:
+    """One profile's rows: `build()` (compiled once, under `name`) on the bare driver."""
+    statement = db.driver_statement(name, build)
+    return [records.of(row) for row in await db.read_tuples(statement, parameters)]
+
+
+async def _fetch_core(db: Database, records: Records[Row], statement: Any) -> list[Row]:
     async with db.read() as session:
-        rows = (await session.exec(statement)).all()
-    grouped: defaultdict[int, list[Row]] = defaultdict(list)
+        result = await (await session.connection()).execute(statement)
+        return [records.of(row) for row in result]
+
+
+def _grouped(rows: Sequence[Any], profile_ids: Sequence[int]) -> list[list[Any]]:
+    grouped: defaultdict[int, list[Any]] = defaultdict(list)
     for row in rows:
-        grouped[row.profile_id].append(row)  # type: ignore[attr-defined]
+        grouped[row.profile_id].append(row)
     return [grouped.get(key, []) for key in profile_ids]
 
 
-class OpenOrdersByProfileLoader(DataLoader[int, list[Order]]):
+_RESTING = tuple(s.value for s in RESTING_ORDER_STATUSES)
+
+
+def _resting_orders(profile: Any) -> Any:
+    t = ORDERS.table
+    statuses = [bindparam(f"status_{i}", type_=t.c.status.type) for i in range(len(_RESTING))]
+    return (
+        select_columns(*t.c)
+        .where(profile, t.c.status.in_(statuses))
+        .order_by(t.c.created_at.desc(), t.c.id)
+    )
+
+
+def _open_positions(profile: Any) -> Any:
+    t = POSITIONS.table
+    return (
+        select_columns(*t.c)
+        .where(profile, t.c.status == bindparam("open", type_=t.c.status.type))
+        .order_by(t.c.market_id, t.c.id)
+    )
+
+
+def _one_profile(table: Table) -> Any:
+    return table.c.profile_id == bindparam("profile_id", type_=table.c.profile_id.type)
+
+
+async def _by_profile(
+    db: Database,
+    records: Records[Row],
+    name: str,
+    statement: Callable[[Any], Any],
+    profile_ids: list[int],
+    parameters: dict[str, Any],
+) -> list[list[Row]]:
+    if len(profile_ids) == 1:
+        build = lambda: statement(_one_profile(records.table))  # noqa: E731
+        rows = await _fetch(db, records, name, build, {"profile_id": profile_ids[0], **parameters})
+    else:
+        many = records.table.c.profile_id.in_(profile_ids)
+        rows = await _fetch_core(db, records, statement(many).params(parameters))
+    return _grouped(rows, profile_ids)
+
+
+class OpenOrdersByProfileLoader(DataLoader[int, list[OrderRow]]):
     """Resting orders (open or placed), newest first."""
 
     def __init__(self, db: Database) -> None:
-        async def load(profile_ids: list[int]) -> list[list[Order]]:
-            return await _rows_by_profile(
-                db,
-                Order,
-                profile_ids,
-                col(Order.status).in_([s.value for s in RESTING_ORDER_STATUSES]),
-                order_by=(col(Order.created_at).desc(), col(Order.id)),
+        statuses = {f"status_{i}": status for i, status in enumerate(_RESTING)}
+
+        async def load(profile_ids: list[int]) -> list[list[OrderRow]]:
+            return await _by_profile(
+                db, ORDERS, "loaders.resting_orders", _resting_orders, profile_ids, statuses
             )
 
         super().__init__(load_fn=load)
 
 
-class OpenPositionsByProfileLoader(DataLoader[int, list[Position]]):
+_OPEN = {"open": PositionStatus.OPEN.value}
+"""Every value is a bound parameter: the driver path passes only named ones."""
+
+
+class OpenPositionsByProfileLoader(DataLoader[int, list[PositionRow]]):
     def __init__(self, db: Database) -> None:
-        async def load(profile_ids: list[int]) -> list[list[Position]]:
-            return await _rows_by_profile(
-                db,
-                Position,
-                profile_ids,
-                col(Position.status) == PositionStatus.OPEN.value,
-                order_by=(col(Position.market_id), col(Position.id)),
+        async def load(profile_ids: list[int]) -> list[list[PositionRow]]:
+            return await _by_profile(
+                db, POSITIONS, "loaders.open_positions", _open_positions, profile_ids, _OPEN
             )
 
         super().__init__(load_fn=load)
@@ -92,19 +233,26 @@ class Page:
         return (self.limit, self.after, self.statuses, self.market_id, self.unread_only)
 
 
-Filters = Callable[[Page], list[ColumnElement[bool]]]
+Filters = Callable[[Table, Page], tuple[list[ColumnElement[bool]], dict[str, Any]]]
+"""A page's filters on a table: conditions with bind parameters, and their values."""
 
 
 class KeysetPageLoader(DataLoader[Page, list[Row]]):
-    """Pages of one table, newest first by `keys` (a time, then a unique tiebreak): one SELECT
-    per page shape in a request.
+    """Pages of one table, newest first by `keys` (column names: a time, then a unique
+    tiebreak): one SELECT per page shape in a request.
 
     One profile pages with LIMIT over its (profile_id, keys…) order; many (a list of profiles
-    asking the same page) share one SELECT that ranks rows per profile.
+    asking the same page) share one SELECT that ranks rows per profile. Rows are `records`, or
+    ORM instances of `model` where there are none.
     """
 
     def __init__(
-        self, db: Database, model: type[Row], keys: tuple[Any, Any], filters: Filters
+        self,
+        db: Database,
+        model: type[SQLModel],
+        keys: tuple[str, str],
+        filters: Filters,
+        records: Records[Row] | None = None,
     ) -> None:
         async def load(pages: list[Page]) -> list[list[Row]]:
             by_shape: defaultdict[tuple[object, ...], list[Page]] = defaultdict(list)
@@ -112,9 +260,10 @@ class KeysetPageLoader(DataLoader[Page, list[Row]]):
                 by_shape[page.shape].append(page)
             loaded: dict[Page, list[Row]] = {}
             for same_shape in by_shape.values():
-                rows = await _keyset_pages(db, model, keys, filters, same_shape)
-                for page in same_shape:
-                    loaded[page] = rows.get(page.profile_id, [])
+                rows = await _keyset_pages(db, model, records, keys, filters, same_shape)
+                grouped = _grouped(rows, [page.profile_id for page in same_shape])
+                for page, found in zip(same_shape, grouped, strict=True):
+                    loaded[page] = found
             return [loaded[page] for page in pages]
 
         super().__init__(load_fn=load)
@@ -127,68 +276,106 @@ class KeysetPageLoader(DataLoader[Page, list[Row]]):
         return await self.load(page)
 
 
+def _page_conditions(
+    table: Table, keys: tuple[str, str], filters: Filters, page: Page
+) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
+    conditions, parameters = filters(table, page)
+    if page.after is not None:
+        after = [bindparam(f"after_{i}", type_=table.c[key].type) for i, key in enumerate(keys)]
+        conditions.append(tuple_(*(table.c[key] for key in keys)) < tuple_(*after))
+        parameters.update({f"after_{i}": value for i, value in enumerate(page.after)})
+    return conditions, parameters
+
+
 async def _keyset_pages(
-    db: Database, model: type[Row], keys: tuple[Any, Any], filters: Filters, pages: list[Page]
-) -> dict[int, list[Row]]:
+    db: Database,
+    model: type[SQLModel],
+    records: Records[Row] | None,
+    keys: tuple[str, str],
+    filters: Filters,
+    pages: list[Page],
+) -> list[Row]:
     shape = pages[0]
-    profile_column = col(model.profile_id)  # type: ignore[attr-defined]
+    table: Table = model.__table__  # type: ignore[attr-defined]
     profile_ids = sorted({page.profile_id for page in pages})
-    conditions = [profile_column.in_(profile_ids), *filters(shape)]
-    if shape.after is not None:
-        conditions.append(tuple_(*keys) < tuple_(*shape.after))
-    newest = tuple(key.desc() for key in keys)
+    newest = tuple(table.c[key].desc() for key in keys)
+    if len(profile_ids) == 1 and records is not None:
+        name = f"loaders.page.{table.name}.{_signature(shape)}"
+
+        def build() -> Any:
+            conditions, _ = _page_conditions(table, keys, filters, shape)
+            return (
+                select_columns(*table.c)
+                .where(_one_profile(table), *conditions)
+                .order_by(*newest)
+                .limit(bindparam("limit"))
+                .offset(bindparam("offset"))  # SQLite's LIMIT ? comes with OFFSET ?
+            )
+
+        _, parameters = _page_conditions(table, keys, filters, shape)
+        parameters.update(profile_id=profile_ids[0], limit=shape.limit, offset=0)
+        return await _fetch(db, records, name, build, parameters)
+    conditions, parameters = _page_conditions(table, keys, filters, shape)
+    conditions.insert(0, table.c.profile_id.in_(profile_ids))
+    statement: Any
     if len(profile_ids) == 1:
         statement = select(model).where(*conditions).order_by(*newest).limit(shape.limit)
     else:
-        rank = func.row_number().over(partition_by=profile_column, order_by=newest)
-        ranked = select(model, rank.label("rank")).where(*conditions).subquery()
-        row = aliased(model, ranked)
+        rank = func.row_number().over(partition_by=table.c.profile_id, order_by=newest)
+        ranked = select_columns(*table.c, rank.label("rank")).where(*conditions).subquery()
+        chosen = [ranked.c[c.name] for c in table.c] if records else [aliased(model, ranked)]
         statement = (
-            select(row)
+            select_columns(*chosen)
             .where(ranked.c.rank <= shape.limit)
             .order_by(ranked.c.profile_id, ranked.c.rank)
         )
+    statement = statement.params(parameters)
+    if records is not None:
+        return await _fetch_core(db, records, statement)
     async with db.read() as session:
-        rows = (await session.exec(statement)).all()
-    grouped: defaultdict[int, list[Row]] = defaultdict(list)
-    for found in rows:
-        grouped[found.profile_id].append(found)  # type: ignore[attr-defined]
-    return grouped
+        return list((await session.exec(statement)).all())
 
 
-def _order_filters(page: Page) -> list[ColumnElement[bool]]:
+def _signature(page: Page) -> str:
+    """Which filters a page uses: one compiled statement per signature."""
+    statuses = len(page.statuses or ())
+    return f"{statuses}.{page.market_id is not None}.{page.after is not None}.{page.unread_only}"
+
+
+def _order_filters(table: Table, page: Page) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
     conditions: list[ColumnElement[bool]] = []
+    parameters: dict[str, Any] = {}
     if page.statuses:
-        conditions.append(col(Order.status).in_(page.statuses))
+        names = [f"status_{i}" for i in range(len(page.statuses))]
+        conditions.append(table.c.status.in_([bindparam(name) for name in names]))
+        parameters.update(zip(names, page.statuses, strict=True))
     if page.market_id is not None:
-        conditions.append(col(Order.market_id) == page.market_id)
-    return conditions
+        conditions.append(table.c.market_id == bindparam("market_id"))
+        parameters["market_id"] = page.market_id
+    return conditions, parameters
 
 
-def _notification_filters(page: Page) -> list[ColumnElement[bool]]:
-    return [col(Notification.read_at).is_(None)] if page.unread_only else []
+def _notification_filters(
+    table: Table, page: Page
+) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
+    return ([table.c.read_at.is_(None)] if page.unread_only else []), {}
 
 
-def _no_filters(_: Page) -> list[ColumnElement[bool]]:
-    return []
+def _no_filters(_: Table, __: Page) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
+    return [], {}
 
 
 class Loaders:
     def __init__(self, db: Database) -> None:
         self.open_orders = OpenOrdersByProfileLoader(db)
         self.open_positions = OpenPositionsByProfileLoader(db)
-        self.order_history = KeysetPageLoader(
-            db, Order, (col(Order.created_at), col(Order.id)), _order_filters
+        self.order_history = KeysetPageLoader[OrderRow](
+            db, Order, ("created_at", "id"), _order_filters, ORDERS
         )
-        self.notifications = KeysetPageLoader(
-            db,
-            Notification,
-            (col(Notification.created_at), col(Notification.id)),
-            _notification_filters,
+        self.notifications = KeysetPageLoader[NotificationRow](
+            db, Notification, ("created_at", "id"), _notification_filters, NOTIFICATIONS
         )
-        self.api_keys = KeysetPageLoader(
-            db, ApiKey, (col(ApiKey.created_at), col(ApiKey.key)), _no_filters
-        )
+        self.api_keys = KeysetPageLoader[ApiKey](db, ApiKey, ("created_at", "key"), _no_filters)
 
     def know_empty(self, profile_id: int) -> None:
         """A profile created in this request has no rows yet: answer its lists without a query

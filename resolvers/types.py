@@ -28,13 +28,13 @@ from models.pagination import (
     encode_cursor,
 )
 from models.profiles import ProfileMath
-from models.tables import ApiKey, Notification, Order, Position, ProfileFields
+from models.tables import ApiKey, Notification, ProfileFields
 from models.trading import check_text
 
 from .arguments import MAX_ITEMS, PAGE_SIZE, checked, optional
 from .context import Context
 from .fields import direct_field
-from .loaders import KeysetPageLoader, Page, Row
+from .loaders import KeysetPageLoader, NotificationRow, OrderRow, Page, PositionRow, Row
 from .pagination import Connection, NodeT, connection
 from .scalars import Int64
 
@@ -100,7 +100,7 @@ class OrderNode:
     timestamp: Int64 = strawberry.field(description=MICROSECONDS)
 
     @classmethod
-    def of(cls, row: Order) -> OrderNode:
+    def of(cls, row: OrderRow) -> OrderNode:
         return cls(
             id=strawberry.ID(row.id),
             profile_id=strawberry.ID(str(row.profile_id)),
@@ -143,7 +143,7 @@ class PositionNode:
     liquidation_price: Decimal
 
     @classmethod
-    def of(cls, row: Position, figures: PositionFigures) -> PositionNode:
+    def of(cls, row: PositionRow, figures: PositionFigures) -> PositionNode:
         return cls(
             id=strawberry.ID(row.id),
             profile_id=strawberry.ID(str(row.profile_id)),
@@ -164,7 +164,7 @@ class NotificationNode:
     read_at: Int64 | None = strawberry.field(description="Microseconds; null while unread.")
 
     @classmethod
-    def of(cls, row: Notification) -> NotificationNode:
+    def of(cls, row: Notification | NotificationRow) -> NotificationNode:
         return cls(
             id=strawberry.ID(str(row.id)),
             read=row.read_at is not None,

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from api.services import Services
 from api.settings import Settings
-from models.db import Database
+from models.db import Database, Transaction
 from models.profiles import ProfileMath
 from tests.api.test_onboard import ONBOARD, ok, onboard, signed
 from tests.conftest import POSTGRES_ADMIN_DSN
@@ -26,13 +26,22 @@ LISTS = ("FROM orders", "FROM positions", "FROM notifications")
 
 
 @pytest.fixture
-def statements(services: Services) -> Iterator[list[str]]:
+def statements(services: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The SQL of every statement: SQLAlchemy's, and those run on the bare driver."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(statement)
 
-    engine = services.db.engine.sync_engine
+    db = services.db
+    send = Transaction._send
+
+    async def recorded(self: Transaction, steps: Any, end: Any) -> Any:
+        seen.extend(statement.sql for statement, _ in steps)
+        return await send(self, steps, end)
+
+    monkeypatch.setattr(Transaction, "_send", recorded)
+    engine = db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
     yield seen
     event.remove(engine, "before_cursor_execute", record)

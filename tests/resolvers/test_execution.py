@@ -1,0 +1,224 @@
+"""The schema's executor completes basic leaf fields inline (`resolvers.execution`): its results
+must be graphql-core's own, errors and nulls included, for any document. Each document runs on
+the same schema twice, with the schema's executor and with strawberry's stock one."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import strawberry
+from graphql import GraphQLError
+from hypothesis import HealthCheck, given, settings
+from hypothesis_graphql import queries
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from models import enums
+from resolvers.arguments import CheckedExecutor
+from resolvers.scalars import SCALAR_MAP, Int64
+from resolvers.types import ApiKeyNode, MarketLeverage, NotificationNode, OrderNode, PositionNode
+
+
+def _order(i: int, **changes: Any) -> OrderNode:
+    values: dict[str, Any] = {
+        "id": strawberry.ID(f"o{i}"),
+        "profile_id": strawberry.ID("7"),
+        "client_order_id": f"c{i}",
+        "market_id": "BTC-USD",
+        "order_type": enums.OrderType.LIMIT,
+        "side": enums.Side.LONG if i % 2 else enums.Side.SHORT,
+        "status": enums.OrderStatus.OPEN,
+        "time_in_force": enums.TimeInForce.GOOD_TILL_CANCEL,
+        "price": Decimal("101.50") if i % 3 else None,
+        "trigger_price": None,
+        "size": Decimal(i) / 7,
+        "initial_size": Decimal(i),
+        "total_filled_size": Decimal(0),
+        "size_percent": Decimal("0.5"),
+        "reason": "",
+        "created_at": Int64(1_700_000_000_000_000 + i),
+        "updated_at": Int64(2**62),
+        "timestamp": Int64(-1),
+    }
+    values.update(changes)
+    return OrderNode(**values)
+
+
+def _later() -> asyncio.Future[Decimal]:
+    """An awaitable value (a future: one left unselected warns nothing)."""
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(Decimal("3.25"))
+    return future
+
+
+GOOD = [_order(i) for i in range(1, 6)]
+BAD = [
+    _order(10, size=None),  # null for a non-null leaf
+    _order(11, price=ValueError("boom")),  # an exception as the value
+    _order(12, side="long"),  # a raw value where an enum member is expected
+    _order(13, status=enums.Side.LONG),  # a member of another enum
+    _order(14, size=Decimal("NaN")),  # a value the scalar refuses
+    _order(15, created_at="12"),  # a value of the wrong type for the scalar
+    _order(16, client_order_id=12),  # an int for a String
+    None,
+]
+POSITIONS = [
+    PositionNode(
+        id=strawberry.ID(f"p{i}"),
+        profile_id=strawberry.ID("7"),
+        market_id="ETH-USD",
+        side=enums.Side.LONG,
+        size=Decimal(i),
+        entry_price=Decimal("2000"),
+        fair_price=Decimal("2100.000000000000000000001"),
+        notional=Decimal(i) * 2100,
+        unrealized_pnl=Decimal(-i),
+        margin=Decimal(1) / 3,
+        liquidation_price=Decimal("1E+3"),
+    )
+    for i in range(3)
+]
+NOTIFICATIONS = [
+    NotificationNode(
+        id=strawberry.ID(str(i)),
+        type="info",
+        title=f"t{i}",
+        description="",
+        read=bool(i % 2),
+        created_at=Int64(i),
+        read_at=Int64(i) if i % 2 else None,
+    )
+    for i in range(3)
+]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def orders(self) -> list[OrderNode]:
+        return GOOD
+
+    @strawberry.field
+    def bad_orders(self) -> list[OrderNode | None] | None:
+        return BAD  # type: ignore[return-value]
+
+    @strawberry.field
+    def strict_orders(self) -> list[OrderNode] | None:
+        return [*GOOD, BAD[0]]  # a null inside non-null items nulls the list
+
+    @strawberry.field
+    def order(self) -> OrderNode:
+        return GOOD[0]
+
+    @strawberry.field
+    async def later_orders(self) -> list[OrderNode]:
+        await asyncio.sleep(0)
+        return GOOD
+
+    @strawberry.field
+    def awaited_leaf(self) -> list[MarketLeverage]:
+        return [MarketLeverage(market_id="BTC-USD", leverage=_later())]  # type: ignore[arg-type]
+
+    @strawberry.field
+    def positions(self) -> list[PositionNode]:
+        return POSITIONS
+
+    @strawberry.field
+    def notifications(self) -> list[NotificationNode]:
+        return NOTIFICATIONS
+
+    @strawberry.field
+    def leverage(self) -> list[MarketLeverage]:
+        return [MarketLeverage(market_id=m, leverage=Decimal(v)) for m, v in (("A", 5), ("B", 20))]
+
+    @strawberry.field
+    def api_keys(self) -> list[ApiKeyNode]:
+        return [
+            ApiKeyNode(
+                key="k",
+                tag="",
+                status=enums.ApiKeyStatus.API_GEN,
+                expiration=Int64(10),
+                allowed_ips=["10.0.0.0/8"],
+                created_at=Int64(1),
+                last_used_at=None,
+            )
+        ]
+
+
+def _schema(executor: type[Any]) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        execution_context_class=executor,
+    )
+
+
+FAST = _schema(CheckedExecutor)
+STOCK = _schema(StrawberryGraphQLCoreExecutionContext)
+ORDER_FIELDS = (
+    "id profileId clientOrderId marketId orderType side status timeInForce price triggerPrice "
+    "size initialSize totalFilledSize sizePercent reason createdAt updatedAt timestamp"
+)
+
+DOCUMENTS = [
+    f"{{ orders {{ {ORDER_FIELDS} }} }}",
+    f"{{ badOrders {{ {ORDER_FIELDS} }} }}",
+    f"{{ strictOrders {{ {ORDER_FIELDS} }} orders {{ id }} }}",
+    f"{{ laterOrders {{ {ORDER_FIELDS} }} }}",
+    "{ order { __typename id a: id b: price size __typename t: __typename } }",
+    "{ orders { size size s: size ... on Order { size price } ...F } } "
+    "fragment F on Order { id side }",
+    "query ($yes: Boolean!) { orders { id price @include(if: $yes) size @skip(if: $yes) } }",
+    "query ($yes: Boolean!) { orders { id ... @include(if: $yes) { side } } }",
+    "{ orders { id side @deprecated } }",
+    "{ badOrders { __typename id price side status createdAt clientOrderId } }",
+    "{ badOrders { size } orders { size } }",
+    "{ awaitedLeaf { marketId leverage } }",
+    "{ positions { id profileId marketId side size entryPrice fairPrice notional unrealizedPnl "
+    "margin liquidationPrice __typename } }",
+    "{ notifications { id type title description read createdAt readAt } }",
+    "{ leverage { marketId leverage } apiKeys { key tag status expiration allowedIps createdAt "
+    "lastUsedAt } }",
+    "{ __typename orders { __typename } }",
+    "{ order { id } __schema { queryType { name } } }",
+]
+
+
+def _errors(errors: list[GraphQLError] | None) -> list[dict[str, Any]] | None:
+    return None if errors is None else [error.formatted for error in errors]
+
+
+async def _both(document: str, variables: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    fast = await FAST.execute(document, variable_values=variables)
+    stock = await STOCK.execute(document, variable_values=variables)
+    return (fast.data, _errors(fast.errors)), (stock.data, _errors(stock.errors))
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+@pytest.mark.parametrize("yes", [True, False])
+def test_results_equal_graphql_cores(document: str, yes: bool) -> None:
+    variables = {"yes": yes} if "$yes" in document else None
+    fast, stock = asyncio.run(_both(document, variables))
+    assert fast == stock
+    assert fast[0] is not None or fast[1]
+
+
+def test_the_documents_reach_errors_and_nulls() -> None:
+    """The table is worth something only if it reaches the error paths (the raw enum value, the
+    digit string and the int for a String are coerced by graphql-core, not refused)."""
+    (data, errors), _ = asyncio.run(_both(f"{{ badOrders {{ {ORDER_FIELDS} }} }}"))
+    assert errors is not None
+    assert len(errors) >= 4
+    assert data["badOrders"][0] is None
+    assert data["badOrders"][-1] is None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(document=queries(FAST.as_str()))
+def test_generated_documents_equal_graphql_cores(document: str) -> None:
+    fast, stock = asyncio.run(_both(document))
+    assert fast == stock
