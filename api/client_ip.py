@@ -26,9 +26,12 @@ def caller_ip(connection: HTTPConnection, trusted: Sequence[Network]) -> str | N
 
 
 def _sources(connection: HTTPConnection) -> tuple[str | None, str | None]:
-    peer = connection.client.host if connection.client else None
-    forwarded = ",".join(connection.headers.getlist("x-forwarded-for")) or None
-    return peer, forwarded
+    """The peer and the `X-Forwarded-For` values joined, read off the ASGI scope."""
+    scope = connection.scope
+    client = scope.get("client")
+    peer = client[0] if client else None
+    forwarded = [v for k, v in scope["headers"] if k == b"x-forwarded-for"]
+    return peer, b",".join(forwarded).decode("latin-1") if forwarded else None
 
 
 @lru_cache(maxsize=4096)

@@ -101,14 +101,16 @@ async def profile_json(
     """The seed's `profile`: figures from `ProfileMath`, rows through the GraphQL loaders.
     A profile `created` by this very request has no rows: its lists cost no query."""
     assert profile.id is not None
-    loaders = Loaders(db)
-    if created:
-        loaders.know_empty(profile.id)
-    orders, positions, notifications = await asyncio.gather(
-        loaders.open_orders.load(profile.id),
-        loaders.open_positions.load(profile.id),
-        loaders.notifications.page(Page(profile_id=profile.id, limit=EMBEDDED_NOTIFICATIONS)),
-    )
+    orders: list[Order] = []
+    positions: list[Position] = []
+    notifications: list[Notification] = []
+    if not created:
+        loaders = Loaders(db)
+        orders, positions, notifications = await asyncio.gather(
+            loaders.open_orders.load(profile.id),
+            loaders.open_positions.load(profile.id),
+            loaders.notifications.page(Page(profile_id=profile.id, limit=EMBEDDED_NOTIFICATIONS)),
+        )
     math = ProfileMath(profile, config)
     figures = math.account(positions, orders)
     return {

@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Sequence
 
 import orjson
@@ -120,7 +120,7 @@ class RequestContextMiddleware:
         honoured = bool(_SANE_ID.fullmatch(incoming)) and is_trusted_peer(
             peer[0] if peer else None, self.trusted_proxies
         )
-        request_id = incoming if honoured else uuid.uuid4().hex
+        request_id = incoming if honoured else _new_request_id()
         stamp = (b"x-request-id", request_id.encode("latin-1"))
         fields: dict[str, object] = {}
         if incoming and not honoured:
@@ -165,6 +165,15 @@ class RequestContextMiddleware:
             if self.on_response is not None:
                 self.on_response(scope, status, seconds)
             request_id_var.reset(token)
+
+
+def _new_request_id() -> str:
+    """`uuid.uuid4().hex`, without building a `UUID`: 16 random bytes with the version 4 and
+    RFC 4122 variant bits set."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    return raw.hex()
 
 
 _STAMPED = frozenset({b"x-request-id", b"srv-timestamp"})
