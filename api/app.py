@@ -7,14 +7,16 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.api_keys import sweep_api_keys
 from models.notifications import purge_old_notifications
@@ -101,6 +103,103 @@ def cors_middleware(settings: Settings) -> list[Middleware]:
     ]
 
 
+class _BodyTooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(status_code=413, detail="Content Too Large")
+
+
+class _Replaced(Exception):
+    """The app's response was replaced by the 413 (it answered without reading the body)."""
+
+
+class RouteErrors:
+    """Between the middleware and the routes: the body limit and `HTTPException`s (404, 405, 413)
+    as plain text, what Starlette's `RequestBodyLimitMiddleware` and `ExceptionMiddleware` did,
+    in one layer that builds nothing per request unless it has to.
+
+    A body declared over the limit is refused when read, and a response the app starts without
+    reading it becomes the 413. A body within its declared `Content-Length` needs no counting:
+    the server frames it to exactly that many bytes; one without a length is counted as read."""
+
+    def __init__(self, app: ASGIApp, max_body_size: int) -> None:
+        self.app = app
+        self.max_body_size = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        limit = self.max_body_size
+        started = False
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            if declared is not None:  # declared over the limit
+                raise _BodyTooLarge
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def sender(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if declared is not None and declared > limit:
+                    await _TOO_LARGE(scope, receive, send)
+                    raise _Replaced
+            await send(message)
+
+        bounded = declared is not None and declared <= limit
+        try:
+            await self.app(scope, receive if bounded else counted, sender)
+        except HTTPException as error:
+            if started:
+                raise
+            await _plain_text(error)(scope, receive, send)
+        except _Replaced:
+            pass
+
+
+_TOO_LARGE = PlainTextResponse("Content Too Large", status_code=413)
+
+
+def _plain_text(error: HTTPException) -> Response:
+    if error.status_code in {204, 304}:
+        return Response(status_code=error.status_code, headers=error.headers)
+    return PlainTextResponse(error.detail, status_code=error.status_code, headers=error.headers)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class OnboardingApp(Starlette):
+    """Starlette with our own edge instead of its default per-request layers: the outermost
+    user middleware (`RequestContextMiddleware`) is the last resort for errors, and
+    `RouteErrors`, innermost, the body limit and the HTTP errors of routing."""
+
+    def __init__(self, *, max_body_size: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.route_max_body_size = max_body_size
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app: ASGIApp = RouteErrors(self.router, self.route_max_body_size)
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
 
@@ -131,14 +230,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 task.cancel()
             await services.close()
 
-    return Starlette(
+    return OnboardingApp(
         routes=[
             # Every method reaches the view, so even a 405 is a GraphQL response with a code.
             Route("/graphql", GraphQLView.from_settings(settings, observers=(GraphQLMetrics,))),
+            *legacy_routes(),  # matched in order: the busy routes first
             *explorer_routes(),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            *legacy_routes(),
             Route("/metrics", metrics_endpoint),
         ],
         middleware=[
@@ -149,9 +248,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ),
             # Preflights are answered here, before the routes (whose OPTIONS would be a 405).
             *cors_middleware(settings),
-            # Inside the request context, so a 413 carries the request id and is logged as one.
-            Middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes),
         ],
+        # Inside the request context, so a 413 carries the request id and is logged as one.
+        max_body_size=settings.max_body_bytes,
         lifespan=lifespan,
     )
 

@@ -253,8 +253,9 @@ def serve(args: argparse.Namespace) -> None:
             port=args.port,
             workers=args.workers,
             log_config=None,
-            access_log=False,
-            proxy_headers=False,
+            access_log=False,  # ours is `onboarding.access`, with the request id
+            proxy_headers=False,  # `ONBOARDING_TRUSTED_PROXIES` decides whom to believe
+            server_header=False,  # no `server: uvicorn` on every response (`Date` stays)
             timeout_graceful_shutdown=settings.shutdown_timeout,
         )
 

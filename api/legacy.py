@@ -13,9 +13,11 @@ request id, never a stack trace.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cache
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -55,10 +57,10 @@ from .legacy_shape import (
     render,
     validation_item,
 )
-from .metrics import ONBOARD_OUTCOMES
+from .metrics import record_onboard_outcome
 from .openapi import openapi_document
 from .services import Services, services_of
-from .settings import LegacyDecimals
+from .settings import LegacyDecimals, SameSite, Settings
 
 log = logging.getLogger("onboarding.legacy")
 
@@ -104,6 +106,36 @@ def _unexpected(request: Request, error: Exception) -> AppError:
     )
 
 
+_UNQUOTED_COOKIE_VALUE = re.compile(r"[A-Za-z0-9._-]+")
+"""Characters `http.cookies` writes as they are (a JWT has no others)."""
+
+
+def set_jwt_cookie(response: Response, token: str, settings: Settings) -> None:
+    """The `jwt` cookie, exactly as Starlette's `set_cookie` writes it, with its attributes
+    written once per setting rather than through `http.cookies` on every response."""
+    attributes = _jwt_cookie_attributes(settings.access_token_ttl, settings.cookie_samesite)
+    if _UNQUOTED_COOKIE_VALUE.fullmatch(token) is None:
+        _set_jwt_cookie(response, token, settings.access_token_ttl, settings.cookie_samesite)
+        return
+    response.raw_headers.append((b"set-cookie", b"jwt=" + token.encode() + attributes))
+
+
+def _set_jwt_cookie(response: Response, token: str, max_age: int, samesite: SameSite) -> None:
+    response.set_cookie(
+        "jwt", token, max_age=max_age, path="/", secure=True, httponly=True, samesite=samesite
+    )
+
+
+@cache
+def _jwt_cookie_attributes(max_age: int, samesite: SameSite) -> bytes:
+    """What follows `jwt=<token>` in the header, taken from Starlette's own writing of it."""
+    probe = Response()
+    _set_jwt_cookie(probe, "x", max_age, samesite)
+    header = next(value for name, value in probe.raw_headers if name == b"set-cookie")
+    assert header.startswith(b"jwt=x")
+    return header.removeprefix(b"jwt=x")
+
+
 def legacy_route(path: str, method: str, handler: Handler) -> Route:
     allowed = {method, "HEAD"} if method == "GET" else {method}
 
@@ -128,15 +160,7 @@ def legacy_route(path: str, method: str, handler: Handler) -> Route:
             return error_response(_unexpected(request, error), decimals)
         response = envelope_response(reply.result, decimals)
         if reply.jwt_cookie is not None:
-            response.set_cookie(
-                "jwt",
-                reply.jwt_cookie,
-                max_age=services.settings.access_token_ttl,
-                path="/",
-                secure=True,
-                httponly=True,
-                samesite=services.settings.cookie_samesite,
-            )
+            set_jwt_cookie(response, reply.jwt_cookie, services.settings)
         return response
 
     # Every method reaches the endpoint, so a wrong one gets a 405 envelope, not plain text.
@@ -148,9 +172,9 @@ async def onboarding(request: Request, services: Services) -> Reply:
     try:
         reply = await _onboarding(request, services)
     except AppError as refused:
-        ONBOARD_OUTCOMES.labels(refused.code.value).inc()
+        record_onboard_outcome(refused.code.value)
         raise
-    ONBOARD_OUTCOMES.labels("OK").inc()
+    record_onboard_outcome("OK")
     return reply
 
 

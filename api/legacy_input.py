@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from models.errors import bad_input
+from models.errors import AppError, bad_input
 from models.hmac_payload import signed_fields
 from models.signed_requests import SignedCall
 from models.text import check_clean_text
@@ -30,19 +30,22 @@ async def json_object(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         raise bad_input("the request body is empty; send a JSON object")
-    too_deep = bad_input(f"the request body is nested more than {MAX_DEPTH} levels deep")
     try:
         body = json.loads(raw)
     except RecursionError as error:
-        raise too_deep from error
+        raise _too_deep() from error
     except ValueError as error:  # JSONDecodeError, bad UTF-8, an over-long integer
         raise bad_input(f"the request body is not valid JSON: {error}") from error
     if not isinstance(body, dict):
         raise bad_input(f"the request body must be a JSON object, not {_json_type(body)}")
     if _deeper_than(MAX_DEPTH, body):
-        raise too_deep
+        raise _too_deep()
     check_clean_text(body, "the request body")
     return body
+
+
+def _too_deep() -> AppError:
+    return bad_input(f"the request body is nested more than {MAX_DEPTH} levels deep")
 
 
 def _deeper_than(limit: int, value: object) -> bool:

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from models.amounts import plain
 from models.config import DomainConfig
@@ -99,14 +101,16 @@ async def profile_json(
     """The seed's `profile`: figures from `ProfileMath`, rows through the GraphQL loaders.
     A profile `created` by this very request has no rows: its lists cost no query."""
     assert profile.id is not None
-    loaders = Loaders(db)
-    if created:
-        loaders.know_empty(profile.id)
-    orders, positions, notifications = await asyncio.gather(
-        loaders.open_orders.load(profile.id),
-        loaders.open_positions.load(profile.id),
-        loaders.notifications.page(Page(profile_id=profile.id, limit=EMBEDDED_NOTIFICATIONS)),
-    )
+    orders: list[Order] = []
+    positions: list[Position] = []
+    notifications: list[Notification] = []
+    if not created:
+        loaders = Loaders(db)
+        orders, positions, notifications = await asyncio.gather(
+            loaders.open_orders.load(profile.id),
+            loaders.open_positions.load(profile.id),
+            loaders.notifications.page(Page(profile_id=profile.id, limit=EMBEDDED_NOTIFICATIONS)),
+        )
     math = ProfileMath(profile, config)
     figures = math.account(positions, orders)
     return {
@@ -176,16 +180,71 @@ def validation_item(profile_id: int, expires_at: int) -> Json:
     return {"expires_at": expires_at, "profile_id": profile_id}
 
 
-def render(value: object, decimals: LegacyDecimals) -> str:
-    """JSON text with exact amounts: a `Decimal` becomes its plain digits (or a string)."""
+def render(value: object, decimals: LegacyDecimals) -> bytes:
+    """JSON bytes with exact amounts: a `Decimal` becomes its plain digits (or a string).
+
+    orjson writes it (sorted keys, no spaces, as `reference_render`). Where orjson's bytes could
+    differ from the reference's, the reference writes it: text beyond printable ASCII (json
+    escapes it as `\\uXXXX`, orjson does not), integers beyond 64 bits, lone surrogates."""
+    try:
+        text = orjson.dumps(value, default=_AMOUNT_WRITERS[decimals], option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError, or an amount writer refusing a type
+        return reference_render(value, decimals).encode()
+    if text.isascii() and b"\x7f" not in text:
+        return text
+    return reference_render(value, decimals).encode()
+
+
+_PLAIN_CACHE_SIZE = 4096
+_plain_fragments: dict[Decimal, orjson.Fragment] = {}
+_plain_strings: dict[Decimal, str] = {}
+
+
+def _amount_number(value: object) -> orjson.Fragment:
+    """orjson's hook for a `Decimal` written as a number. `plain` depends on the numeric value
+    only (trailing zeros and signs of zero are normalised away), so it is cached by value."""
+    if not isinstance(value, Decimal):
+        raise TypeError(f"cannot render {type(value).__name__} in a legacy response")
+    fragment = _plain_fragments.get(value)
+    if fragment is None:
+        if len(_plain_fragments) >= _PLAIN_CACHE_SIZE:
+            _plain_fragments.clear()
+        fragment = _plain_fragments[value] = orjson.Fragment(plain(value))
+    return fragment
+
+
+def _amount_string(value: object) -> str:
+    """orjson's hook for a `Decimal` written as a string (`ONBOARDING_LEGACY_DECIMALS=string`)."""
+    if not isinstance(value, Decimal):
+        raise TypeError(f"cannot render {type(value).__name__} in a legacy response")
+    text = _plain_strings.get(value)
+    if text is None:
+        if len(_plain_strings) >= _PLAIN_CACHE_SIZE:
+            _plain_strings.clear()
+        text = _plain_strings[value] = plain(value)
+    return text
+
+
+_AMOUNT_WRITERS: dict[LegacyDecimals, Callable[[object], object]] = {
+    LegacyDecimals.NUMBER: _amount_number,
+    LegacyDecimals.STRING: _amount_string,
+}
+
+
+def reference_render(value: object, decimals: LegacyDecimals) -> str:
+    """The envelope's bytes by definition: `json.dumps` for every key and scalar, keys sorted."""
     if isinstance(value, Decimal):
         text = plain(value)
         return json.dumps(text) if decimals is LegacyDecimals.STRING else text
     if isinstance(value, dict):
         items = sorted(value.items())
-        return "{" + ",".join(f"{json.dumps(k)}:{render(v, decimals)}" for k, v in items) + "}"
+        return (
+            "{"
+            + ",".join(f"{json.dumps(k)}:{reference_render(v, decimals)}" for k, v in items)
+            + "}"
+        )
     if isinstance(value, list | tuple):
-        return "[" + ",".join(render(item, decimals) for item in value) + "]"
+        return "[" + ",".join(reference_render(item, decimals) for item in value) + "]"
     if value is None or isinstance(value, bool | int | str):
         return json.dumps(value)
     raise TypeError(f"cannot render {type(value).__name__} in a legacy response")

@@ -19,6 +19,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import FieldNode, OperationDefinitionNode
 from prometheus_client import (
@@ -93,7 +94,25 @@ def record_chain_call(chain_id: int, outcome: str, seconds: float) -> None:
 
 
 def record_proof(kind: ProofKind) -> None:
-    ONBOARD_PROOFS.labels(kind.value).inc()
+    _child(ONBOARD_PROOFS, kind.value).inc()
+
+
+def record_onboard_outcome(code: str) -> None:
+    """One onboarding (either route) by the code the client saw, `OK` when it succeeded."""
+    _child(ONBOARD_OUTCOMES, code).inc()
+
+
+_children: dict[tuple[object, ...], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, looked up once: `labels()` checks and converts its arguments and
+    takes a lock on every call. The label sets are bounded (module docstring), so is this."""
+    key = (id(metric), *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
 
 
 def render() -> bytes:
@@ -113,8 +132,8 @@ def record_http_request(scope: Scope, status: int, seconds: float) -> None:
     """Count and time a finished request by the route template it matched."""
     method = scope["method"] if scope["method"] in _METHODS else "other"
     route = getattr(scope.get("route"), "path", None) or "unmatched"
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    _child(HTTP_REQUESTS, method, route, str(status)).inc()
+    _child(HTTP_DURATION, method, route).observe(seconds)
 
 
 class GraphQLMetrics(SchemaExtension):
@@ -130,10 +149,10 @@ class GraphQLMetrics(SchemaExtension):
         name = _operation_label(context.operation_name)
         kind = _operation_type(context)
         errors = context.result.errors if context.result is not None else None
-        GRAPHQL_OPERATIONS.labels(name, kind, "error" if errors else "ok").inc()
-        GRAPHQL_DURATION.labels(name, kind).observe(time.perf_counter() - started)
+        _child(GRAPHQL_OPERATIONS, name, kind, "error" if errors else "ok").inc()
+        _child(GRAPHQL_DURATION, name, kind).observe(time.perf_counter() - started)
         for key in _onboard_response_keys(context):
-            ONBOARD_OUTCOMES.labels(_outcome(context, key)).inc()
+            record_onboard_outcome(_outcome(context, key))
 
 
 def _operation_label(name: str | None) -> str:

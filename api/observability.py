@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Sequence
 
-from starlette.datastructures import MutableHeaders
+import orjson
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.client_ip import Network, is_trusted_peer
@@ -34,15 +35,35 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
+            "level": _LEVELS.get(record.levelname) or record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
             "request_id": request_id_var.get(),
         }
-        entry.update(getattr(record, "fields", {}))
+        fields = getattr(record, "fields", None)
+        if fields:
+            entry.update(fields)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return json_line(entry)
+
+
+_LEVELS = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
+_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+"""Written with `str`, as `json.dumps(default=str)` writes them."""
+
+
+def json_line(entry: dict[str, object]) -> str:
+    """One compact, ASCII-only JSON line. orjson writes it; what it would write differently from
+    `json.dumps` (text beyond printable ASCII, keys that are not strings, integers beyond 64
+    bits, lone surrogates) is left to `json.dumps`."""
+    try:
+        text = orjson.dumps(entry, default=str, option=_PASSTHROUGH)
+    except TypeError:
+        return json.dumps(entry, default=str, separators=(",", ":"))
+    if text.isascii() and b"\x7f" not in text:
+        return text.decode()
+    return json.dumps(entry, default=str, separators=(",", ":"))
 
 
 # Drivers that log SQL parameters (sealed secrets, key ids, token hashes) below INFO.
@@ -55,6 +76,12 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # What a record would otherwise look up on every call and our lines never show (the
+    # logging HOWTO's "Optimization"): the caller's source line, thread and process names.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     for name in _PARAMETER_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.INFO, root.level))
 
@@ -64,7 +91,11 @@ ResponseObserver = Callable[[Scope, int, float], None]
 
 
 class RequestContextMiddleware:
-    """Assigns the request id, stamps `X-Request-ID` and `SRV-TIMESTAMP`, writes the access log."""
+    """Assigns the request id, stamps `X-Request-ID` and `SRV-TIMESTAMP`, writes the access log.
+
+    Outermost, it is also the last resort Starlette's `ServerErrorMiddleware` was: an exception
+    that escapes the app becomes a plain `500 Internal Server Error` (if no response started),
+    never a trace, and is raised on for the server to log."""
 
     def __init__(
         self,
@@ -80,33 +111,45 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        raw = b""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                raw = value  # the last one, as a dict of the headers would keep
+        incoming = raw.decode("latin-1")
         peer = scope.get("client")
         honoured = bool(_SANE_ID.fullmatch(incoming)) and is_trusted_peer(
             peer[0] if peer else None, self.trusted_proxies
         )
-        request_id = incoming if honoured else uuid.uuid4().hex
+        request_id = incoming if honoured else _new_request_id()
+        stamp = (b"x-request-id", request_id.encode("latin-1"))
         fields: dict[str, object] = {}
         if incoming and not honoured:
             fields["client_request_id"] = incoming[:_CLIENT_ID_CHARS]
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status = 500
+        status = 0
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = request_id
-                headers["SRV-TIMESTAMP"] = str(int(time.time()))
+                message["headers"] = [
+                    *(item for item in message.get("headers", ()) if item[0] not in _STAMPED),
+                    stamp,
+                    (b"srv-timestamp", b"%d" % int(time.time())),
+                ]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            if not status:
+                await _INTERNAL_ERROR(scope, receive, send)
+            raise
         finally:
             seconds = time.perf_counter() - started
+            status = status or 500
             access_log.info(
                 "request",
                 extra={
@@ -122,3 +165,16 @@ class RequestContextMiddleware:
             if self.on_response is not None:
                 self.on_response(scope, status, seconds)
             request_id_var.reset(token)
+
+
+def _new_request_id() -> str:
+    """`uuid.uuid4().hex`, without building a `UUID`: 16 random bytes with the version 4 and
+    RFC 4122 variant bits set."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    return raw.hex()
+
+
+_STAMPED = frozenset({b"x-request-id", b"srv-timestamp"})
+_INTERNAL_ERROR = PlainTextResponse("Internal Server Error", status_code=500)
