@@ -101,9 +101,9 @@ async def profile_json(
     """The seed's `profile`: figures from `ProfileMath`, rows through the GraphQL loaders.
     A profile `created` by this very request has no rows: its lists cost no query."""
     assert profile.id is not None
-    orders: list[Order] = []
-    positions: list[Position] = []
-    notifications: list[Notification] = []
+    orders: list[OrderRow] = []
+    positions: list[PositionRow] = []
+    notifications: list[NotificationRow] = []
     if not created:
         loaders = Loaders(db)
         orders, positions, notifications = await asyncio.gather(
