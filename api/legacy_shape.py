@@ -196,38 +196,30 @@ def render(value: object, decimals: LegacyDecimals) -> bytes:
 
 
 _PLAIN_CACHE_SIZE = 4096
-_plain_fragments: dict[Decimal, orjson.Fragment] = {}
-_plain_strings: dict[Decimal, str] = {}
 
 
-def _amount_number(value: object) -> orjson.Fragment:
-    """orjson's hook for a `Decimal` written as a number. `plain` depends on the numeric value
-    only (trailing zeros and signs of zero are normalised away), so it is cached by value."""
-    if not isinstance(value, Decimal):
-        raise TypeError(f"cannot render {type(value).__name__} in a legacy response")
-    fragment = _plain_fragments.get(value)
-    if fragment is None:
-        if len(_plain_fragments) >= _PLAIN_CACHE_SIZE:
-            _plain_fragments.clear()
-        fragment = _plain_fragments[value] = orjson.Fragment(plain(value))
-    return fragment
+def _amount_writer(written: Callable[[str], object]) -> Callable[[object], object]:
+    """orjson's hook for a `Decimal`: `written(plain(value))`, a number (a JSON fragment) or a
+    string (`ONBOARDING_LEGACY_DECIMALS=string`). `plain` depends on the numeric value only
+    (trailing zeros and signs of zero are normalised away), so it is cached by value."""
+    cache: dict[Decimal, object] = {}
 
+    def write(value: object) -> object:
+        if not isinstance(value, Decimal):
+            raise TypeError(f"cannot render {type(value).__name__} in a legacy response")
+        text = cache.get(value)
+        if text is None:
+            if len(cache) >= _PLAIN_CACHE_SIZE:
+                cache.clear()
+            text = cache[value] = written(plain(value))
+        return text
 
-def _amount_string(value: object) -> str:
-    """orjson's hook for a `Decimal` written as a string (`ONBOARDING_LEGACY_DECIMALS=string`)."""
-    if not isinstance(value, Decimal):
-        raise TypeError(f"cannot render {type(value).__name__} in a legacy response")
-    text = _plain_strings.get(value)
-    if text is None:
-        if len(_plain_strings) >= _PLAIN_CACHE_SIZE:
-            _plain_strings.clear()
-        text = _plain_strings[value] = plain(value)
-    return text
+    return write
 
 
 _AMOUNT_WRITERS: dict[LegacyDecimals, Callable[[object], object]] = {
-    LegacyDecimals.NUMBER: _amount_number,
-    LegacyDecimals.STRING: _amount_string,
+    LegacyDecimals.NUMBER: _amount_writer(orjson.Fragment),
+    LegacyDecimals.STRING: _amount_writer(str),
 }
 
 
