@@ -18,7 +18,9 @@ BEGIN and COMMIT. On SQLite the database is in-process and reached through aiosq
 round trip is one hop to that thread and back (what costs: a queue put, a thread wake-up, the
 GIL and a loop wake-up, ~30-60 us of CPU). A `Transaction` on SQLite sends, in one hop, the
 BEGIN IMMEDIATE with its first statements, and the statements queued with `later()` with the
-next hop or with the COMMIT; `batch()` sends several statements in one hop. Both are counted:
+next hop or with the COMMIT; `batch()` sends several statements in one hop, and its `then` may
+finish the transaction in that same hop (statements made from the batch's rows, on the database
+thread, then the COMMIT). Both are counted:
 `Database.round_trips` (hops / server round trips) and `Database.statements` (every statement,
 BEGIN, COMMIT and ROLLBACK included). On PostgreSQL the two are equal. `on_statement` (the
 `/metrics` counter, wired in by `api` so that `models` never imports it) hears how many
@@ -349,6 +351,9 @@ class DriverStatement:
     processors: dict[str, Callable[[Any], Any]]
     defaults: dict[str, Any]
     columns: tuple[str, ...]
+    plan: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]
+    """Per positional parameter: its name, its processor, and its default already processed
+    (`_REQUIRED` when it has none): defaults are constants, so they are processed once."""
 
     @classmethod
     def compile(cls, db: Database, statement: Any) -> DriverStatement:
@@ -364,21 +369,41 @@ class DriverStatement:
             for name, processor in compiled._bind_processors.items()
             if name in order and processor is not None
         }
+        plan = tuple(
+            (
+                name,
+                processors.get(name),
+                _process(processors.get(name), defaults[name]) if name in defaults else _REQUIRED,
+            )
+            for name in order
+        )
         return cls(
             sql=compiled.string,
             order=order,
             processors=processors,
             defaults=defaults,
             columns=tuple(statement.exported_columns.keys()),
+            plan=plan,
         )
 
     def arguments(self, parameters: dict[str, Any]) -> list[Any]:
-        values = {**self.defaults, **parameters}
-        processors = self.processors
-        return [
-            processors[name](values[name]) if name in processors else values[name]
-            for name in self.order
-        ]
+        """The driver's positional arguments: each parameter processed, or its default."""
+        arguments = []
+        for name, processor, default in self.plan:
+            if name not in parameters and default is not _REQUIRED:
+                arguments.append(default)
+                continue
+            value = parameters[name]
+            arguments.append(value if processor is None else processor(value))
+        return arguments
+
+
+_REQUIRED: Any = object()
+"""A parameter with no default (a `DriverStatement.plan` entry's marker)."""
+
+
+def _process(processor: Callable[[Any], Any] | None, value: Any) -> Any:
+    return value if processor is None else processor(value)
 
 
 Step = tuple[DriverStatement, dict[str, Any]]
@@ -419,14 +444,29 @@ class Transaction:
         the COMMIT's); its failure fails the transaction there."""
         self._later.append((statement, parameters))
 
-    async def batch(self, *steps: Step) -> list[Rows]:
-        """Run the statements in order, each one's rows; on SQLite in one round trip."""
+    async def batch(self, *steps: Step, then: Then | None = None) -> list[Rows]:
+        """Run the statements in order, each one's rows; on SQLite in one round trip.
+
+        `then` sees those rows and returns the statements that finish the transaction, or
+        none: on SQLite (an owned transaction) it runs on the database thread, and its
+        statements and the COMMIT go in the same round trip; elsewhere it runs here and its
+        statements are sent as `later()` ones. (So it must not touch the event loop.)"""
         pending, self._later = self._later, []
-        results = await self._send([*pending, *steps], None)
-        return [
-            [dict(zip(statement.columns, row, strict=True)) for row in rows]
-            for (statement, _), rows in zip(steps, results[len(pending) :], strict=True)
-        ]
+        skip = len(pending)
+
+        def as_rows(results: list[list[Any]]) -> list[Rows]:
+            return [
+                [dict(zip(statement.columns, row, strict=True)) for row in rows]
+                for (statement, _), rows in zip(steps, results[skip:], strict=True)
+            ]
+
+        if then is not None and self._sqlite and self._owned:
+            results = await self._send([*pending, *steps], None, lambda raw: then(as_rows(raw)))
+            return as_rows(results)
+        rows = as_rows(await self._send([*pending, *steps], None))
+        if then is not None:
+            self._later.extend(then(rows))
+        return rows
 
     async def end(self, verb: str) -> None:
         """COMMIT (with the statements still queued) or ROLLBACK an owned transaction."""
@@ -449,8 +489,14 @@ class Transaction:
             await self.invalidate()  # a rollback that failed: the connection's state is unknown
             raise
 
-    async def _send(self, steps: list[Step], end: str | None) -> list[list[Any]]:
+    async def _send(
+        self,
+        steps: list[Step],
+        end: str | None,
+        then: Callable[[list[list[Any]]], list[Step]] | None = None,
+    ) -> list[list[Any]]:
         begin = self._begin and bool(steps)
+        results: list[list[Any]]
         sql = [statement.sql for statement, _ in steps]
         arguments = [statement.arguments(parameters) for statement, parameters in steps]
         count = len(steps) + begin + (end is not None)
@@ -458,12 +504,15 @@ class Transaction:
             self._begin, self._open, self._clean = False, True, False
         try:
             if self._sqlite:
+                finished = 0
                 try:
-                    results: list[list[Any]] = await self._driver._execute(
-                        _sqlite_hop, self._driver._conn, sql, arguments, begin, end
+                    results, finished = await self._driver._execute(
+                        _sqlite_hop, self._driver._conn, sql, arguments, begin, end, then
                     )
                 finally:
-                    self._db.counted(count, 1)  # one hop, however far it got
+                    self._db.counted(count + finished, 1)  # one hop, however far it got
+                if finished:
+                    end = "COMMIT"
             else:
                 results = await self._postgresql(sql, arguments, begin, end)
         except Exception as error:
@@ -506,19 +555,35 @@ class Transaction:
             await greenlet_spawn(self._pooled._close_special, transaction_reset=self._clean)
 
 
+Then = Callable[[list[Rows]], list[Step]]
+"""What finishes a transaction, from a batch's rows (`Transaction.batch`)."""
+
+
 def _sqlite_hop(
-    connection: Any, sql: list[str], arguments: list[list[Any]], begin: bool, end: str | None
-) -> list[list[Any]]:
-    """One hop's work on aiosqlite's thread (`sqlite3` directly)."""
+    connection: Any,
+    sql: list[str],
+    arguments: list[list[Any]],
+    begin: bool,
+    end: str | None,
+    then: Callable[[list[list[Any]]], list[Step]] | None,
+) -> tuple[list[list[Any]], int]:
+    """One hop's work on aiosqlite's thread (`sqlite3` directly): the rows, and how many
+    statements `then` added (its own and the COMMIT; 0 when it added none)."""
     if begin:
         connection.execute("BEGIN IMMEDIATE")
     results = [
         connection.execute(text_, args).fetchall()
         for text_, args in zip(sql, arguments, strict=True)
     ]
+    finishing = then(results) if then is not None else []
+    if finishing:
+        for statement, parameters in finishing:
+            connection.execute(statement.sql, statement.arguments(parameters))
+        connection.execute("COMMIT")
+        return results, len(finishing) + 1
     if end is not None and (end == "COMMIT" or connection.in_transaction):
         connection.execute(end)
-    return results
+    return results, 0
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:

@@ -16,10 +16,12 @@ adds an API key through the ORM, inside `Database.write`). For a new client it c
 trips on PostgreSQL: one statement takes both tokens, spends the proof and gets or creates the
 profile (data-modifying CTEs), and the session row goes with the COMMIT, after the BEGIN: four
 statements. SQLite has no data-modifying CTEs: there the tokens, the ledger and the profile are
-three statements, sent with the BEGIN IMMEDIATE in one hop to the database thread, and the
-session with the COMMIT in a second: two round trips, six statements (see `models.db` for what
-a round trip is on each engine). A refusal costs a few more (the address's token is taken again
-after the rollback).
+three statements, sent with the BEGIN IMMEDIATE in one hop to the database thread; when they
+admit the attempt and create the profile, the session is made on that thread (JWTs, sealing:
+the write lock is held for them either way) and written with the COMMIT in the same hop: one
+round trip, six statements (see `models.db` for what a round trip is on each engine). An
+existing profile's session goes in a second hop, and a refusal costs a few more (the address's
+token is taken again after the rollback).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from .api_keys import api_key_secret, live_keys, new_api_key_row
 from .chain import NO_CHAINS, Chains
 from .config import DomainConfig, Exchange
 from .contract_wallets import prove_wallet
-from .db import Database, Transaction
+from .db import Database, Rows, Step, Transaction
 from .enums import SELF_ONBOARDING_TYPES, ProfileType, SessionKind
 from .errors import AppError, ErrorCode
 from .ledger import spend_parameters, spend_statement, spend_step
@@ -69,7 +71,7 @@ from .ratelimit import (
     take_step,
     wallet_bucket,
 )
-from .sessions import Credentials, issue_access_session, issue_client_session
+from .sessions import ClientTokens, Credentials, issue_access_session, issue_client_session
 from .tables import ApiKey, AuthSession, Profile, ProfileRecord, UsedSignature
 from .wallet import WalletProof, wallet_text
 
@@ -187,8 +189,9 @@ async def _enter(
     admission = Admission(entry, buckets, proof, request.timestamp, now)
     if request.is_client:
         async with db.transaction() as transaction:
-            profile, created = await _admitted(db, transaction, config, admission)
-            onboarded = _client_session(db, transaction, creds, profile, now_s)
+            browser = _ClientSession(db, creds, now_s)
+            profile, created = await _admitted(db, transaction, config, admission, browser.steps)
+            onboarded = browser.onboarded(transaction, profile)
     else:  # the API key is an ORM unit of work (rare: market makers)
         async with db.write() as session:
             transaction = await db.joined(await session.connection())
@@ -209,10 +212,18 @@ class Admission:
 
 
 async def _admitted(
-    db: Database, transaction: Transaction, config: DomainConfig, admission: Admission
+    db: Database,
+    transaction: Transaction,
+    config: DomainConfig,
+    admission: Admission,
+    finish: Callable[[ProfileRecord], list[Step]] | None = None,
 ) -> tuple[ProfileRecord, bool]:
     """Take the tokens, spend the proof, get or create the profile: RATE_LIMITED first, then
-    SIGNATURE_REPLAYED (the transaction, rolled back, writes nothing)."""
+    SIGNATURE_REPLAYED (the transaction, rolled back, writes nothing).
+
+    On SQLite, `finish` (the statements that end the transaction, given the profile) runs in
+    the same round trip when everything was admitted and the profile was created, and the
+    transaction commits there."""
     if db.dialect == "postgresql":
         return await _admit_at_once(db, transaction, config, admission)
     # SQLite: the three statements in one round trip; a refusal rolls back what followed it.
@@ -222,7 +233,19 @@ async def _admitted(
         steps.append((spend_step(db), _spend_parameters(admission)))
     create = db.driver_statement("onboarding.create_profile", lambda: _create_statement(db))
     steps.append((create, admission.entry.parameters(config)))
-    results = await transaction.batch(*steps)
+    created: list[ProfileRecord] = []
+
+    def then(results: list[Rows]) -> list[Step]:
+        """On the database thread: a new profile, admitted, is finished at once."""
+        admitted = {row["key"] for row in results[0]} if buckets else set()
+        if not results[-1] or any(key not in admitted for key, _ in buckets):
+            return []
+        if single_use and not results[-2]:
+            return []
+        created.append(_profile(results[-1][0]))
+        return finish(created[0]) if finish is not None else []
+
+    results = await transaction.batch(*steps, then=then)
     if buckets:
         waits = await refused_waits(db, transaction, buckets, admission.now, results[0])
         if (refused := refusal(buckets, waits)) is not None:
@@ -230,7 +253,7 @@ async def _admitted(
     if single_use and not results[-2]:
         raise AppError(ErrorCode.SIGNATURE_REPLAYED, REPLAYED)
     if results[-1]:
-        return _profile(results[-1][0]), True
+        return created[0] if created else _profile(results[-1][0]), True
     existing = await _found(db, transaction, admission.entry)  # it existed, or a concurrent one
     assert existing is not None
     return existing, False
@@ -430,24 +453,35 @@ async def _admit_at_once(
     return _profile(row), bool(row["created"])
 
 
-def _client_session(
-    db: Database, transaction: Transaction, creds: Credentials, profile: ProfileRecord, now_s: int
-) -> Onboarded:
+class _ClientSession:
     """A brand-new browser session: access JWT, single-use refresh token, HMAC secret. Its row
-    is written with the COMMIT (nothing reads it back)."""
-    row, tokens = issue_client_session(creds, profile.id, now_s)
-    columns = AuthSession.__table__.columns  # type: ignore[attr-defined]
-    statement = db.driver_statement(
-        "onboarding.insert_session",
-        lambda: insert(AuthSession).values({c.name: bindparam(c.name) for c in columns}),
-    )
-    transaction.later(statement, row)
-    return Onboarded(
-        profile=profile,
-        jwt=tokens.jwt,
-        refresh_token=tokens.refresh_token,
-        random_secret=tokens.random_secret,
-    )
+    is written with the COMMIT (nothing reads it back): on SQLite, for a new profile, `steps`
+    makes it on the database thread, in the round trip that creates the profile."""
+
+    def __init__(self, db: Database, creds: Credentials, now_s: int) -> None:
+        columns = AuthSession.__table__.columns  # type: ignore[attr-defined]
+        self._statement = db.driver_statement(
+            "onboarding.insert_session",
+            lambda: insert(AuthSession).values({c.name: bindparam(c.name) for c in columns}),
+        )
+        self._creds, self._now_s = creds, now_s
+        self._tokens: ClientTokens | None = None
+
+    def steps(self, profile: ProfileRecord) -> list[Step]:
+        """The session row's INSERT (once: its tokens are kept for `onboarded`)."""
+        row, self._tokens = issue_client_session(self._creds, profile.id, self._now_s)
+        return [(self._statement, row)]
+
+    def onboarded(self, transaction: Transaction, profile: ProfileRecord) -> Onboarded:
+        if self._tokens is None:  # not made with the profile: it goes with the COMMIT
+            transaction.later(*self.steps(profile)[0])
+        assert self._tokens is not None
+        return Onboarded(
+            profile=profile,
+            jwt=self._tokens.jwt,
+            refresh_token=self._tokens.refresh_token,
+            random_secret=self._tokens.random_secret,
+        )
 
 
 async def _market_maker_session(
