@@ -5,8 +5,8 @@ the same schema twice, with the schema's executor and with strawberry's stock on
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 from collections.abc import Awaitable
+from decimal import Decimal
 from typing import Any
 
 import pytest
