@@ -16,8 +16,11 @@ path for that field, so its errors, paths and null propagation are graphql-core'
 - a null for a non-null field, a coercion that fails or returns null;
 - fields with arguments, a resolver, field extensions, or any resolve middleware at all.
 
-Which fields of a selection are basic is decided once per selection and request (graphql-core
-memoizes the selection itself, so the 100 orders share one). tests/resolvers/test_execution.py
+Which fields of a selection are basic depends only on the parent type and the field nodes
+collected for it (names, arguments, directives: never on variables, which only decide *which*
+nodes were collected), so the plan is kept across requests by those nodes: the parsed document
+is cached by text, so the same nodes come back (`_PLANS`). Within a request graphql-core memoizes
+the selection itself, so the 100 orders share one lookup. tests/resolvers/test_execution.py
 holds the results equal to graphql-core's own on many documents.
 """
 
@@ -64,10 +67,38 @@ class _Leaf(NamedTuple):
 
 class _Slow(NamedTuple):
     response_name: str
-    field_details_list: FieldDetailsList
 
 
 _Plan = list[_Leaf | _Slow]
+_PlanKey = tuple[int, ...]
+
+
+class _Plans:
+    """Plans by (parent type, collected field nodes), across requests. Keyed by identity; each
+    entry holds the type and nodes it was keyed by, so no id can be reused while it is kept.
+    Bounded: when full it starts afresh (documents come from a bounded cache too)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._entries: dict[_PlanKey, tuple[tuple[Any, ...], _Plan]] = {}
+
+    def get(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> _Plan:
+        held: tuple[Any, ...] = (
+            parent_type,
+            *(details.node for fields in grouped_field_set.values() for details in fields),
+        )
+        key = tuple(map(id, held))
+        entry = self._entries.get(key)
+        if entry is not None:
+            return entry[1]
+        plan = [_leaf(parent_type, name, fields) for name, fields in grouped_field_set.items()]
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[key] = (held, plan)
+        return plan
+
+
+_PLANS = _Plans()
 
 
 def _basic_attribute(field: GraphQLField) -> str | None:
@@ -88,7 +119,7 @@ def _basic_attribute(field: GraphQLField) -> str | None:
 def _leaf(
     parent_type: GraphQLObjectType, response_name: str, field_details_list: FieldDetailsList
 ) -> _Leaf | _Slow:
-    slow = _Slow(response_name, field_details_list)
+    slow = _Slow(response_name)
     for details in field_details_list:
         node = details.node
         if node.arguments or any(d.name.value not in _CONDITIONS for d in node.directives or ()):
@@ -130,9 +161,9 @@ class LeafExecutor(StrawberryGraphQLCoreExecutionContext):
         if cached is not None:
             return cached[1]
         if self._inline:
-            plan = [_leaf(parent_type, name, fields) for name, fields in grouped_field_set.items()]
+            plan = _PLANS.get(parent_type, grouped_field_set)
         else:
-            plan = [_Slow(name, fields) for name, fields in grouped_field_set.items()]
+            plan = [_Slow(name) for name in grouped_field_set]
         self._plans[key] = (grouped_field_set, plan)
         return plan
 
@@ -157,13 +188,10 @@ class LeafExecutor(StrawberryGraphQLCoreExecutionContext):
                     if completed is not _SLOW:
                         results[response_name] = completed
                         continue
-                    field_details_list = grouped_field_set[response_name]
-                else:
-                    field_details_list = entry.field_details_list  # type: ignore[union-attr]
                 result = self.execute_field(
                     parent_type,
                     source_value,
-                    field_details_list,
+                    grouped_field_set[response_name],
                     Path(path, response_name, type_name),
                     position_context,
                 )

@@ -5,6 +5,7 @@ import strawberry
 from models import enums
 from models.onboarding import OnboardRequest, onboard
 
+from .fields import direct_mutation
 from .scalars import Int64
 from .types import Info, OnboardPayload, ProfileTypeEnum
 
@@ -35,7 +36,7 @@ class OnboardInput:
 
 @strawberry.type
 class OnboardingMutation:
-    @strawberry.mutation(
+    @direct_mutation(
         description=(
             "Prove wallet ownership, get (or create) the profile, and receive credentials. "
             "A signature is single-use."

@@ -367,7 +367,7 @@ class ProfileNode:
         rows = await info.context.loaders.open_positions.load(self._id)
         return [PositionNode.of(row, math.position(row)) for row in rows[:EMBEDDED_POSITIONS]]
 
-    @strawberry.field(
+    @direct_field(
         description=(
             "The profile's notifications, newest first, keyset-paginated like `orderHistory` "
             "(`first` 0 to 100). `unreadOnly: true` leaves out the read ones."
@@ -389,7 +389,7 @@ class ProfileNode:
             unread_only=unread_only,
         )
 
-    @strawberry.field(
+    @direct_field(
         description=(
             "Every order of this profile, newest first (creation time, then id). Pages are "
             "keyset-based, so orders arriving meanwhile never shift them: pass `pageInfo."
@@ -416,7 +416,7 @@ class ProfileNode:
             market_id=market_id,
         )
 
-    @strawberry.field(
+    @direct_field(
         description=(
             "The profile's API keys (live, expired and recently revoked), newest first, "
             "keyset-paginated (`first` 0 to 100); never their secrets. Only the owner sees "

@@ -5,12 +5,13 @@ the same schema twice, with the schema's executor and with strawberry's stock on
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, execute, parse
 from hypothesis import HealthCheck, given, settings
 from hypothesis_graphql import queries
 from strawberry.schema.config import StrawberryConfig
@@ -222,3 +223,29 @@ def test_the_documents_reach_errors_and_nulls() -> None:
 def test_generated_documents_equal_graphql_cores(document: str) -> None:
     fast, stock = asyncio.run(_both(document))
     assert fast == stock
+
+
+def test_a_cached_document_follows_each_requests_variables() -> None:
+    """Plans are kept across requests by the parsed document's nodes (the document cache hands
+    the same nodes back): @include/@skip must still follow each request's variables."""
+    document = parse(
+        "query ($yes: Boolean!) { orders { id price @include(if: $yes) size @skip(if: $yes) "
+        "... @include(if: $yes) { side } } }"
+    )
+    for yes in (True, False, True, False):
+        fast = execute(
+            FAST._schema,
+            document,
+            variable_values={"yes": yes},
+            executor_class=CheckedExecutor,
+        )
+        stock = execute(
+            STOCK._schema,
+            document,
+            variable_values={"yes": yes},
+            executor_class=StrawberryGraphQLCoreExecutionContext,
+        )
+        assert not isinstance(fast, Awaitable)
+        assert not isinstance(stock, Awaitable)
+        assert (fast.data, _errors(fast.errors)) == (stock.data, _errors(stock.errors))
+        assert ("price" in fast.data["orders"][0]) is yes  # type: ignore[index]
