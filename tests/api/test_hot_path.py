@@ -232,29 +232,35 @@ def test_a_new_wallet_client_onboarding_costs_at_most_four_round_trips(
     assert costs(legacy) == (round_trips, statements)
 
 
+def _ledger_statements(db: Database, *, returning: bool) -> tuple[Any, Any]:
+    """An INSERT into the ledger table (RETURNING its digest, or not) and a read of every digest,
+    for the bare transaction's own tests."""
+    from sqlalchemy import bindparam, insert, select
+
+    from models.tables import UsedSignature
+
+    table = UsedSignature.__table__  # type: ignore[attr-defined]
+    add = insert(table).values(
+        address=bindparam("a"), digest=bindparam("d"), expires_at=bindparam("e")
+    )
+    name = "test.add_returning" if returning else "test.add"
+    return (
+        db.driver_statement(name, lambda: add.returning(table.c.digest) if returning else add),
+        db.driver_statement("test.read", lambda: select(table.c.digest).order_by(table.c.digest)),
+    )
+
+
 def test_a_bare_transaction_commits_rolls_back_and_counts(database_url: str) -> None:
     """`Database.transaction`: statements queued with `later` are written with the COMMIT; a
     block that raises writes nothing; a driver error is SQLAlchemy's, and the connection is
     reusable afterwards."""
-    from sqlalchemy import bindparam, insert, select
     from sqlalchemy.exc import IntegrityError
-
-    from models.tables import UsedSignature
 
     async def scenario() -> tuple[list[str], tuple[int, int]]:
         db = Database(database_url)
         try:
             await db.create_schema()
-            table = UsedSignature.__table__  # type: ignore[attr-defined]
-            add = db.driver_statement(
-                "test.add",
-                lambda: insert(table).values(
-                    address=bindparam("a"), digest=bindparam("d"), expires_at=bindparam("e")
-                ),
-            )
-            read = db.driver_statement(
-                "test.read", lambda: select(table.c.digest).order_by(table.c.digest)
-            )
+            add, read = _ledger_statements(db, returning=False)
             before = db.round_trips, db.statements
             async with db.transaction() as transaction:
                 transaction.later(add, {"a": "0x1", "d": "kept", "e": 1})
@@ -282,29 +288,13 @@ def test_a_batch_then_finishes_the_transaction(database_url: str) -> None:
     """`Transaction.batch(then=...)`: the statements `then` returns, from the batch's rows, are
     written with the COMMIT (on SQLite in the batch's own round trip); when one of them fails,
     the batch's statements are undone too; when it returns none, the transaction goes on."""
-    from sqlalchemy import bindparam, insert, select
     from sqlalchemy.exc import IntegrityError
-
-    from models.tables import UsedSignature
 
     async def scenario() -> tuple[list[str], tuple[int, int], list[list[str]]]:
         db = Database(database_url)
         try:
             await db.create_schema()
-            table = UsedSignature.__table__  # type: ignore[attr-defined]
-            add = db.driver_statement(
-                "test.add_returning",
-                lambda: (
-                    insert(table)
-                    .values(
-                        address=bindparam("a"), digest=bindparam("d"), expires_at=bindparam("e")
-                    )
-                    .returning(table.c.digest)
-                ),
-            )
-            read = db.driver_statement(
-                "test.read", lambda: select(table.c.digest).order_by(table.c.digest)
-            )
+            add, read = _ledger_statements(db, returning=True)
             seen: list[list[str]] = []
 
             def then(results: Any) -> Any:
