@@ -393,8 +393,7 @@ class DriverStatement:
             if name not in parameters and default is not _REQUIRED:
                 arguments.append(default)
                 continue
-            value = parameters[name]
-            arguments.append(value if processor is None else processor(value))
+            arguments.append(_process(processor, parameters[name]))
         return arguments
 
 
@@ -461,8 +460,14 @@ class Transaction:
             ]
 
         if then is not None and self._sqlite and self._owned:
-            results = await self._send([*pending, *steps], None, lambda raw: then(as_rows(raw)))
-            return as_rows(results)
+            seen: list[list[Rows]] = []
+
+            def finish(raw: list[list[Any]]) -> list[Step]:
+                seen.append(as_rows(raw))  # made once, on the database thread
+                return then(seen[0])
+
+            results = await self._send([*pending, *steps], None, finish)
+            return seen[0] if seen else as_rows(results)
         rows = as_rows(await self._send([*pending, *steps], None))
         if then is not None:
             self._later.extend(then(rows))

@@ -246,6 +246,8 @@ async def _admitted(
         return finish(created[0]) if finish is not None else []
 
     results = await transaction.batch(*steps, then=then)
+    if created:  # admitted, created and committed in the batch's round trip
+        return created[0], True
     if buckets:
         waits = await refused_waits(db, transaction, buckets, admission.now, results[0])
         if (refused := refusal(buckets, waits)) is not None:
@@ -253,7 +255,7 @@ async def _admitted(
     if single_use and not results[-2]:
         raise AppError(ErrorCode.SIGNATURE_REPLAYED, REPLAYED)
     if results[-1]:
-        return created[0] if created else _profile(results[-1][0]), True
+        return _profile(results[-1][0]), True
     existing = await _found(db, transaction, admission.entry)  # it existed, or a concurrent one
     assert existing is not None
     return existing, False
