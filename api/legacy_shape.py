@@ -37,6 +37,7 @@ from models.sessions import ClientTokens
 from models.tables import ProfileFields
 from resolvers.loaders import Loaders, NotificationRow, OrderRow, Page, PositionRow
 
+from .observability import as_json_dumps_would
 from .settings import LegacyDecimals
 
 Json = dict[str, Any]
@@ -186,13 +187,10 @@ def render(value: object, decimals: LegacyDecimals) -> bytes:
     orjson writes it (sorted keys, no spaces, as `reference_render`). Where orjson's bytes could
     differ from the reference's, the reference writes it: text beyond printable ASCII (json
     escapes it as `\\uXXXX`, orjson does not), integers beyond 64 bits, lone surrogates."""
-    try:
-        text = orjson.dumps(value, default=_AMOUNT_WRITERS[decimals], option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # orjson.JSONEncodeError, or an amount writer refusing a type
-        return reference_render(value, decimals).encode()
-    if text.isascii() and b"\x7f" not in text:
-        return text
-    return reference_render(value, decimals).encode()
+    return as_json_dumps_would(
+        lambda: orjson.dumps(value, default=_AMOUNT_WRITERS[decimals], option=orjson.OPT_SORT_KEYS),
+        lambda: reference_render(value, decimals).encode(),
+    )
 
 
 _PLAIN_CACHE_SIZE = 4096

@@ -54,16 +54,22 @@ _PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLAS
 
 
 def json_line(entry: dict[str, object]) -> str:
-    """One compact, ASCII-only JSON line. orjson writes it; what it would write differently from
-    `json.dumps` (text beyond printable ASCII, keys that are not strings, integers beyond 64
-    bits, lone surrogates) is left to `json.dumps`."""
+    """One compact, ASCII-only JSON line (see `as_json_dumps_would`)."""
+    return as_json_dumps_would(
+        lambda: orjson.dumps(entry, default=str, option=_PASSTHROUGH),
+        lambda: json.dumps(entry, default=str, separators=(",", ":")).encode(),
+    ).decode()
+
+
+def as_json_dumps_would(fast: Callable[[], bytes], exact: Callable[[], bytes]) -> bytes:
+    """orjson's bytes (`fast`) where they are `json.dumps`'s, else `exact`'s: orjson writes
+    text beyond printable ASCII unescaped, and refuses (TypeError) keys that are not strings,
+    integers beyond 64 bits and lone surrogates."""
     try:
-        text = orjson.dumps(entry, default=str, option=_PASSTHROUGH)
-    except TypeError:
-        return json.dumps(entry, default=str, separators=(",", ":"))
-    if text.isascii() and b"\x7f" not in text:
-        return text.decode()
-    return json.dumps(entry, default=str, separators=(",", ":"))
+        text = fast()
+    except TypeError:  # orjson.JSONEncodeError, or a `default` hook refusing a type
+        return exact()
+    return text if text.isascii() and b"\x7f" not in text else exact()
 
 
 # Drivers that log SQL parameters (sealed secrets, key ids, token hashes) below INFO.
