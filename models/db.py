@@ -39,6 +39,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -591,18 +593,43 @@ def _sqlite_hop(
     return results, 0
 
 
+_SQLITE_BUSY_SECONDS = 10.0
+"""How long a connection waits for another's lock (busy_timeout), and for a first WAL switch."""
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
     # Let SQLAlchemy's "begin" event decide how transactions start (see _sqlite_begin).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    for pragma in (
-        "journal_mode=WAL",
-        "synchronous=NORMAL",
-        "busy_timeout=10000",
-        "foreign_keys=ON",
-    ):
+    cursor.execute(f"PRAGMA busy_timeout={int(_SQLITE_BUSY_SECONDS * 1000)}")
+    _sqlite_wal(cursor)
+    for pragma in ("synchronous=NORMAL", "foreign_keys=ON"):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+
+
+def _sqlite_wal(cursor: Any) -> None:
+    """Put the file in WAL mode, which is a property of the file: only its first opening switches.
+
+    The switch needs the file to itself, and SQLite does not run the busy handler for it: when
+    several processes (workers, a CLI) open a new database at once, all but one would fail with
+    "database is locked". So the mode is read first (which waits for locks like any read), and
+    a switch that lost that race is retried, with backoff, until another opener has switched it
+    or the busy timeout has passed."""
+    deadline = time.monotonic() + _SQLITE_BUSY_SECONDS
+    delay = 0.005
+    while True:
+        cursor.execute("PRAGMA journal_mode")
+        if cursor.fetchone()[0] == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")  # an in-memory database stays "memory"
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        await_(asyncio.sleep(delay))  # in SQLAlchemy's greenlet: the loop goes on meanwhile
+        delay = min(delay * 2, 0.1)
 
 
 def _sqlite_foreign_keys_off(dbapi_connection: Any, _record: object) -> None:

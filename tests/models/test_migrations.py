@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,27 @@ def test_migrate_is_idempotent_and_safe_from_many_instances_at_once(
     results = asyncio.run(race())
     assert sorted(results, key=str) == sorted([(None, head), (head, head), (head, head)], key=str)
     assert on(empty_database_url, drift) == []
+
+
+def test_a_new_sqlite_file_that_another_process_writes_still_opens_in_wal(tmp_path: Path) -> None:
+    """The WAL switch needs the file to itself, and SQLite runs no busy handler for it while
+    another connection holds the write lock: a new database opened while another process writes
+    it (several workers migrating at start-up) failed at once with "database is locked". The
+    opening now waits for the writer and switches."""
+    path = tmp_path / "new.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN IMMEDIATE")  # holds the write lock until it ends
+
+    async def journal_mode(db: Database) -> Any:
+        asyncio.get_running_loop().call_later(0.3, writer.execute, "COMMIT")
+        async with db.engine.connect() as connection:
+            return (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
+
+    try:
+        assert on(f"sqlite+aiosqlite:///{path}", journal_mode) == "wal"
+    finally:
+        writer.close()
 
 
 def test_every_revision_downgrades_to_an_empty_database(empty_database_url: str) -> None:
