@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.api_keys import sweep_api_keys
+from models.db import CHECKPOINT_INTERVAL_SECONDS
 from models.notifications import purge_old_notifications
 from models.onboarding import purge_spent_signatures
 from models.ratelimit import purge_full_buckets
@@ -223,6 +224,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 )
             ),
         ]
+        if services.db.dialect == "sqlite":  # off the COMMITs' way (models.db, "Checkpoints")
+            housekeeping.append(
+                asyncio.create_task(
+                    _every(
+                        CHECKPOINT_INTERVAL_SECONDS,
+                        services.db.checkpoint,
+                        "checkpointing the SQLite WAL",
+                    )
+                )
+            )
         try:
             yield
         finally:
