@@ -28,9 +28,16 @@ statements each round trip carried.
 
 Why not SQLite on the loop thread (no hops at all)? Its BEGIN IMMEDIATE waits in SQLite's busy
 handler, sleeping, while another process (a second worker, a CLI, housekeeping) holds the write
-lock: up to `busy_timeout` with the whole event loop stopped; and every ~1000 WAL pages a COMMIT
-runs the checkpoint, which syncs the file. The aiosqlite thread keeps both off the loop; this
-process's own writers queue on `_write_turn` before they start, so they never busy-wait.
+lock: up to `busy_timeout` with the whole event loop stopped; and a COMMIT that checkpoints syncs
+the files. The aiosqlite thread keeps both off the loop; this process's own writers queue on
+`_write_turn` before they start, so they never busy-wait.
+
+Checkpoints. SQLite's default has the COMMIT that takes the WAL past 1000 pages copy it into
+the database file and sync both, 8-20 ms inside that request, under the write turn (every ~50
+onboardings: the p99). The pool's connections checkpoint only past `WAL_CAP_PAGES` (a bound on
+the WAL's growth should nothing else checkpoint); `checkpoint()`, which `serve` runs every
+`CHECKPOINT_INTERVAL_SECONDS` on a thread and connection of its own, copies the WAL without
+waiting for or blocking anyone (PASSIVE), so writers keep appending while it syncs.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -64,6 +72,11 @@ from .errors import AppError, ErrorCode
 
 _log = logging.getLogger("onboarding.db")
 _IMMEDIATE = "onboarding_begin_immediate"
+CHECKPOINT_INTERVAL_SECONDS = 0.2
+"""How often `serve` checkpoints a SQLite database: a few thousand WAL pages at full load."""
+WAL_CAP_PAGES = 20_000
+"""The WAL (~80 MB of 4 KB pages) past which a COMMIT checkpoints itself, as SQLite's default
+does at 1000: reached only when `checkpoint()` does not run or cannot keep up."""
 _MIGRATION_LOCK = 0x6F6E626F61726431  # any fixed 64-bit key; "onboard1"
 
 
@@ -121,8 +134,11 @@ class Database:
         event.listen(sync_engine, "before_cursor_execute", self._count)
         event.listen(sync_engine, "commit", self._count_end)
         event.listen(sync_engine, "rollback", self._count_end)
+        self._checkpointer: Any = None  # SQLite: checkpoint()'s own connection
+        self._checkpointing = threading.Lock()
         if self.dialect == "sqlite":
             event.listen(sync_engine, "connect", _sqlite_connect)
+            event.listen(sync_engine, "connect", _sqlite_checkpoint_later)
             event.listen(sync_engine, "begin", self._sqlite_begin)
 
     def _count(self, *_: object) -> None:
@@ -338,7 +354,34 @@ class Database:
             return False
         return True
 
+    async def checkpoint(self) -> tuple[int, int] | None:
+        """SQLite: copy what the WAL holds into the database file, on a thread, from a connection
+        of its own (module docstring, "Checkpoints"): PASSIVE, it neither waits for nor blocks
+        readers and writers, and a later writer then starts the WAL over. The WAL's pages and
+        how many of them are now in the file ((-1, -1) while another process checkpoints);
+        None on other engines and in-memory databases."""
+        database = self.engine.url.database
+        if self.dialect != "sqlite" or database in (None, "", ":memory:"):
+            return None
+        return await asyncio.to_thread(self._checkpoint, database)
+
+    def _checkpoint(self, database: str) -> tuple[int, int]:
+        import sqlite3
+
+        with self._checkpointing:
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    database, isolation_level=None, check_same_thread=False
+                )
+                self._checkpointer.execute("PRAGMA synchronous=NORMAL")  # syncs as the pool's
+            row = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return row[1], row[2]  # (busy, pages in the WAL, pages copied)
+
     async def dispose(self) -> None:
+        with self._checkpointing:  # a checkpoint still running on its thread finishes first
+            checkpointer, self._checkpointer = self._checkpointer, None
+            if checkpointer is not None:
+                checkpointer.close()
         await self.engine.dispose()
 
 
@@ -630,6 +673,13 @@ def _sqlite_wal(cursor: Any) -> None:
                 raise
         await_(asyncio.sleep(delay))  # in SQLAlchemy's greenlet: the loop goes on meanwhile
         delay = min(delay * 2, 0.1)
+
+
+def _sqlite_checkpoint_later(dbapi_connection: Any, _record: object) -> None:
+    """The pool's COMMITs leave checkpoints to `Database.checkpoint` (module docstring)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CAP_PAGES}")
+    cursor.close()
 
 
 def _sqlite_foreign_keys_off(dbapi_connection: Any, _record: object) -> None:

@@ -1,0 +1,91 @@
+"""SQLite checkpoints happen off the COMMITs (models/db.py, "Checkpoints"): the pool's
+connections leave the WAL to `Database.checkpoint`, which `serve` runs in its housekeeping."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from starlette.testclient import TestClient
+
+from api import app as app_module
+from api.app import create_app
+from api.settings import Settings
+from models.db import Database
+
+BLOB_PAGES = 16  # a 64 KB row: 16 overflow pages of 4 KB
+COMMITS = 100  # 1600 pages in the WAL: past SQLite's own checkpoint at 1000
+
+
+async def scratch_table(db: Database) -> None:
+    """A table to fill, and everything so far in the file."""
+    async with db.engine.begin() as connection:
+        await connection.exec_driver_sql("CREATE TABLE scratch (payload BLOB)")
+    await db.checkpoint()
+
+
+async def fill_wal(db: Database) -> None:
+    for _ in range(COMMITS):
+        async with db.engine.begin() as connection:
+            await connection.execute(
+                text("INSERT INTO scratch VALUES (:payload)"),
+                {"payload": os.urandom(4096 * BLOB_PAGES)},
+            )
+
+
+def test_commits_leave_the_wal_to_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+
+    db = Database(f"sqlite+aiosqlite:///{path}")
+
+    async def run() -> None:
+        try:
+            await scratch_table(db)
+            before = size()
+            await fill_wal(db)
+            assert size() == before  # no COMMIT copied the WAL into the file
+            pages, copied = await db.checkpoint() or (0, 0)
+            assert pages >= COMMITS * BLOB_PAGES
+            assert copied == pages
+            assert size() >= before + COMMITS * BLOB_PAGES * 4096
+            assert await db.checkpoint() == (pages, pages)  # nothing new: nothing to do
+        finally:
+            await db.dispose()
+
+    def size() -> int:
+        return path.stat().st_size
+
+    asyncio.run(run())
+
+
+def test_checkpoint_is_nothing_on_other_databases(postgres_url: str) -> None:
+    async def run() -> None:
+        for url in (postgres_url, "sqlite+aiosqlite:///:memory:"):
+            db = Database(url)
+            try:
+                assert await db.checkpoint() is None
+            finally:
+                await db.dispose()
+
+    asyncio.run(run())
+
+
+def test_serve_checkpoints_a_sqlite_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_module, "CHECKPOINT_INTERVAL_SECONDS", 0.01)
+    path = tmp_path / "served.db"
+    app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{path}", env="dev"))
+    with TestClient(app) as client:
+        db: Database = app.state.services.db
+        client.portal.call(scratch_table, db)
+        before = path.stat().st_size
+        client.portal.call(fill_wal, db)
+        deadline = time.monotonic() + 10
+        while path.stat().st_size < before + COMMITS * BLOB_PAGES * 4096:
+            assert time.monotonic() < deadline, "the WAL was never checkpointed"
+            time.sleep(0.02)
