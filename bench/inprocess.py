@@ -2,12 +2,14 @@
 called in a loop in this process, for profiling and for before/after comparisons of one change.
 
     python -m bench.inprocess [--db sqlite|postgresql] [--target graphql|legacy|heavy]
-                              [--requests 2000] [--profile out.prof]
+                              [--requests 2000] [--concurrency 1] [--profile out.prof]
 
 It builds the app as `serve` does (prod settings, the rate limiter on and counting, the
 single-use ledger on, JSON logging at INFO to a file that is removed afterwards, multiprocess
 metrics), runs its lifespan, pre-signs every proof before timing, then sends the requests one
-after another and reports this process's CPU time per request (`time.process_time`).
+after another (or `--concurrency` of them at a time, as 16 wrk connections would) and reports
+this process's CPU time per request (`time.process_time`, all threads) and its peak and current
+resident set size (`VmHWM`, `VmRSS`: what bench.run reads of the worker).
 `make bench` remains the measurement of record; this is the microscope (cProfile with
 `--profile`; read the file with `python -m pstats`).
 """
@@ -95,6 +97,31 @@ async def _call(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, byte
     return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
 
+async def _send_all(app: Any, batch: list[tuple[dict[str, Any], bytes]], concurrency: int) -> None:
+    """Every request, `concurrency` in flight at a time (each worker takes the next one)."""
+    requests = iter(batch)
+
+    async def worker() -> None:
+        for scope, body in requests:
+            status, answer = await _call(app, scope, body)
+            if status != 200 or b'"errors"' in answer:
+                raise SystemExit(f"refused ({status}): {answer[:300]!r}")
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def _memory() -> dict[str, float]:
+    """This process's peak and current resident set size in MB, and its threads (Linux)."""
+    found: dict[str, float] = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmHWM", "VmRSS"):
+            found[f"{name.lower()}_mb"] = round(int(value.split()[0]) / 1024, 1)
+        elif name == "Threads":
+            found["threads"] = int(value)
+    return found
+
+
 async def measure(
     url: str,
     target: Target,
@@ -102,6 +129,7 @@ async def measure(
     count: int,
     profile: str | None,
     log: TextIO,
+    concurrency: int = 1,
 ) -> dict[str, float]:
     os.environ.update(_environment(url))
     from api.app import create_app
@@ -118,21 +146,26 @@ async def measure(
     async with app.router.lifespan_context(app):
         warm = [_request(target, proof) for proof in proofs(min(200, count))]
         batch = [_request(target, proof) for proof in proofs(count)]
-        for scope, body in warm:
-            await _call(app, scope, body)
+        await _send_all(app, warm, concurrency)
+        before = _memory()
         profiler = cProfile.Profile() if profile else None
         if profiler is not None:
             profiler.enable()
         started, cpu = time.perf_counter(), time.process_time()
-        for scope, body in batch:
-            status, answer = await _call(app, scope, body)
-            if status != 200 or b'"errors"' in answer:
-                raise SystemExit(f"refused ({status}): {answer[:300]!r}")
+        await _send_all(app, batch, concurrency)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - started
+        after = _memory()
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(profile or "")
-    return {"requests": count, "cpu_ms": cpu / count * 1000, "wall_ms": wall / count * 1000}
+    return {
+        "requests": count,
+        "concurrency": concurrency,
+        "cpu_ms": cpu / count * 1000,
+        "wall_ms": wall / count * 1000,
+        "vmrss_mb_before": before["vmrss_mb"],
+        **after,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -140,6 +173,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--target", choices=("graphql", "legacy", "heavy"), default="graphql")
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="requests in flight at a time (default 1)"
+    )
     parser.add_argument("--profile", help="write a cProfile of the timed requests here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as work:
@@ -153,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.target == "heavy":
             proofs = repeat_proofs(asyncio.run(seed_heavy_profiles(url, profiles=16)))
         with Path(work, "server.log").open("a") as log:
-            run = measure(url, target, proofs, args.requests, args.profile, log)
+            run = measure(url, target, proofs, args.requests, args.profile, log, args.concurrency)
             result = uvloop.run(run)  # the loop uvicorn runs the product on
     print(json.dumps({"db": args.db, "target": args.target, **result}))
 

@@ -16,6 +16,7 @@ from models.db import Database
 from models.sessions import Credentials
 from models.tables import Notification, Order, Position, Profile
 from resolvers.context import Context
+from resolvers.loaders import ORDERS, POSITIONS, Loaders, PositionRow
 from resolvers.scalars import SCALAR_MAP
 from resolvers.types import Info, ProfileNode
 from tests.pages import nodes
@@ -125,3 +126,86 @@ def test_statements_do_not_grow_with_profiles(database_url: str) -> None:
     assert nodes(first["notifications"]) == [{"title": f"hello {first['id']}"}]
     # equity 1000 + (9-10)*2*(-1) = 1002; order margin = 1 (IM at leverage 1) * 3 * 100 = 300
     assert (first["accountEquity"], first["totalOrderMargin"]) == ("1002", "300")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_resting_orders_are_newest_first_then_by_id(database_url: str) -> None:
+    """Ties on `created_at` come by id ascending, for one profile and for many at once; closed
+    orders are left out."""
+    times = {"b": 5, "a": 5, "d": 9, "c": 5, "e": 1, "f": 9, "closed": 5}
+
+    async def scenario() -> tuple[list[str], list[list[str]]]:
+        db = Database(database_url)
+        try:
+            await db.create_schema()
+            ids = await _fill(db, 2)
+            async with db.write() as session:
+                for profile_id in ids:
+                    for name, created_at in times.items():
+                        session.add(
+                            Order(
+                                id=f"{profile_id}{name}",
+                                profile_id=profile_id,
+                                market_id="BTC-USD",
+                                side="long",
+                                status="closed" if name == "closed" else "placed",
+                                price=Decimal(100),
+                                size=Decimal(1),
+                                created_at=created_at,
+                            )
+                        )
+            one = await Loaders(db).open_orders.load(ids[0])
+            many = await Loaders(db).open_orders.load_many(ids)
+            return [order.id for order in one], [[order.id for order in o] for o in many]
+        finally:
+            await db.dispose()
+
+    one, many = asyncio.run(scenario())
+    # _fill's three orders were created at 0: the oldest, tied too.
+    newest_first = ["d", "f", "a", "b", "c", "e", "o{}-0", "o{}-1", "o{}-2"]
+    assert one == [f"1{name}" if "{" not in name else name.format(1) for name in newest_first]
+    assert many == [
+        [f"{i}{name}" if "{" not in name else name.format(i) for name in newest_first]
+        for i in (1, 2)
+    ]
+
+
+def test_records_decode_decimals_as_the_column_type_would() -> None:
+    """Text (SQLite) becomes a Decimal, a Decimal (PostgreSQL) and a null stay as they are."""
+    row = ("p", 7, "BTC-USD", "long", "open", "1.50", Decimal("100"), "2", 3)
+    assert (
+        POSITIONS.all([row, row])
+        == [
+            PositionRow(
+                "p", 7, "BTC-USD", "long", "open", Decimal("1.50"), Decimal(100), Decimal(2), 3
+            )
+        ]
+        * 2
+    )
+    assert type(POSITIONS.all([row])[0].size) is Decimal
+    order = ORDERS.all(
+        [
+            (
+                "o",
+                1,
+                "BTC-USD",
+                "limit",
+                "long",
+                "open",
+                None,
+                "1",
+                "1",
+                "0",
+                None,
+                "2.5",
+                "good_till_cancel",
+                "",
+                "",
+                1,
+                2,
+                3,
+            )
+        ]
+    )[0]
+    assert (order.price, order.trigger_price, order.size_percent) == (None, Decimal("2.5"), None)
+    assert (order.created_at, order.timestamp) == (1, 3)
