@@ -20,7 +20,14 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from models import enums
 from resolvers.arguments import CheckedExecutor
 from resolvers.scalars import SCALAR_MAP, Int64
-from resolvers.types import ApiKeyNode, MarketLeverage, NotificationNode, OrderNode, PositionNode
+from resolvers.types import (
+    ApiKeyNode,
+    MarketLeverage,
+    NotificationNode,
+    OrderNode,
+    PositionNode,
+    SideEnum,
+)
 
 
 def _order(i: int, **changes: Any) -> OrderNode:
@@ -136,6 +143,60 @@ class Query:
         return [MarketLeverage(market_id=m, leverage=Decimal(v)) for m, v in (("A", 5), ("B", 20))]
 
     @strawberry.field
+    def count(self) -> int:
+        return 3
+
+    @strawberry.field
+    def broken(self) -> int:
+        raise ValueError("no count")
+
+    @strawberry.field
+    def missing(self) -> int:
+        return None  # type: ignore[return-value]
+
+    @strawberry.field
+    def maybe(self) -> str | None:
+        return None
+
+    @strawberry.field
+    def wrong(self) -> int:
+        return "12x"  # type: ignore[return-value]
+
+    @strawberry.field
+    def side(self) -> SideEnum:  # type: ignore[valid-type]
+        return enums.Side.LONG
+
+    @strawberry.field
+    def later_leaf(self) -> Decimal:
+        return _later()  # type: ignore[return-value]
+
+    @strawberry.field
+    def echo(self, text: str = "x") -> str:
+        return text
+
+    @strawberry.field
+    def seen(self, info: strawberry.Info) -> str:
+        """What a resolver sees of its info: the planned executor builds it in one step."""
+        raw = info._raw_info
+        return repr(
+            (
+                type(raw).__name__,
+                raw.field_name,
+                [node.name.value for node in raw.field_nodes],
+                str(raw.return_type),
+                raw.parent_type.name,
+                raw.path.as_list(),
+                raw.schema is not None,
+                sorted(raw.fragments),
+                raw.root_value,
+                raw.operation.name and raw.operation.name.value,
+                raw.variable_values,
+                raw.context is not None,
+                getattr(raw, "operation_extensions", None),
+            )
+        )
+
+    @strawberry.field
     def api_keys(self) -> list[ApiKeyNode]:
         return [
             ApiKeyNode(
@@ -186,6 +247,11 @@ DOCUMENTS = [
     "lastUsedAt } }",
     "{ __typename orders { __typename } }",
     "{ order { id } __schema { queryType { name } } }",
+    '{ count broken maybe wrong side laterLeaf echo e: echo(text: "y") seen s: seen }',
+    "{ count missing }",
+    "query Q($t: String!) { echo(text: $t) seen ...F } fragment F on Query { f: seen }",
+    "{ orders { id } o: orders { id ... on Order { price } } }",
+    "{ orders { ...G } } fragment G on Order { id ...H } fragment H on Order { side ...G }",
 ]
 
 
@@ -202,7 +268,9 @@ async def _both(document: str, variables: dict[str, Any] | None = None) -> tuple
 @pytest.mark.parametrize("document", DOCUMENTS)
 @pytest.mark.parametrize("yes", [True, False])
 def test_results_equal_graphql_cores(document: str, yes: bool) -> None:
-    variables = {"yes": yes} if "$yes" in document else None
+    variables: dict[str, Any] | None = {"yes": yes} if "$yes" in document else None
+    if "$t" in document:
+        variables = {"t": "yes" if yes else ""}
     fast, stock = asyncio.run(_both(document, variables))
     assert fast == stock
     assert fast[0] is not None or fast[1]
