@@ -54,7 +54,9 @@ from graphql import (
     get_nullable_type,
     is_enum_type,
     is_leaf_type,
+    is_list_type,
     is_non_null_type,
+    is_object_type,
 )
 from graphql.execution.collect_fields import (
     CollectedFields,
@@ -109,6 +111,15 @@ class _Field(NamedTuple):
     with_arguments: bool
     scalar: _Scalar | None
     """For a leaf type: its completion, tried before graphql-core's."""
+    objects: _Objects | None
+    """For an object type or a list of one: its completion, tried before graphql-core's."""
+
+
+class _Objects(NamedTuple):
+    """A field of a concrete object type (`item_type` None), or of a list of one."""
+
+    object_type: GraphQLObjectType
+    item_type: GraphQLOutputType | None
 
 
 class _Slow(NamedTuple):
@@ -182,6 +193,19 @@ def _scalar(field_type: GraphQLOutputType) -> _Scalar | None:
     return _Scalar(named.coerce_output_value, is_non_null_type(field_type), enum_names)
 
 
+def _objects(field_type: GraphQLOutputType) -> _Objects | None:
+    """How a value of `field_type` is completed inline: an object type graphql-core completes
+    without `is_type_of`, or a list of one (items are listed, not streamed: no directive)."""
+    named: Any = get_nullable_type(field_type)
+    item_type: GraphQLOutputType | None = None
+    if is_list_type(named):
+        item_type = named.of_type
+        named = get_nullable_type(item_type)
+    if is_object_type(named) and named.is_type_of is None:
+        return _Objects(named, item_type)
+    return None
+
+
 def _entry(
     parent_type: GraphQLObjectType, response_name: str, field_details_list: FieldDetailsList
 ) -> _Entry:
@@ -216,6 +240,7 @@ def _entry(
         [details.node for details in field_details_list],
         bool(field.args or first.arguments),
         scalar,
+        None if scalar is not None else _objects(field.type),
     )
 
 
@@ -424,15 +449,94 @@ class LeafExecutor(StrawberryGraphQLCoreExecutionContext):
                 completed = _coerced(scalar, result)
                 if completed is not _SLOW:
                     return completed
-            completed = self.complete_value(
-                return_type, field_details_list, info, path, result, position_context
-            )
+            objects = entry.objects
+            if objects is not None and result is not None and not isinstance(result, Exception):
+                completed = self._complete_objects(
+                    objects, field_details_list, path, result, position_context
+                )
+                if completed is _SLOW:
+                    completed = self.complete_value(
+                        return_type, field_details_list, info, path, result, position_context
+                    )
+            else:
+                completed = self.complete_value(
+                    return_type, field_details_list, info, path, result, position_context
+                )
             if self.is_awaitable(completed):
                 return _await_completed(self, completed, return_type, field_details_list, path)
         except Exception as raw_error:
             self.handle_field_error(raw_error, return_type, field_details_list, path)
             return None
         return completed
+
+    def _complete_objects(
+        self,
+        objects: _Objects,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        """`complete_value` of an object (`complete_object_value` without `is_type_of`), or of
+        a list of them: a list holding a null, an exception or an awaitable is `_SLOW`, before
+        anything is completed, and so is anything but a list. Errors as graphql-core's."""
+        object_type, item_type = objects
+        if item_type is None:
+            return self.collect_and_execute_subfields(
+                object_type, field_details_list, path, result, position_context
+            )
+        if type(result) is not list:
+            return _SLOW
+        is_awaitable = self.is_awaitable
+        for item in result:
+            if item is None or isinstance(item, Exception) or is_awaitable(item):
+                return _SLOW
+        grouped_field_set, new_defer_usages, _ = self.collect_subfields(
+            object_type, field_details_list
+        )
+        execute = self.execute_collected_subfields
+        completed: list[Any] = []
+        awaitable_indices: list[int] = []
+        try:
+            for index, item in enumerate(result):
+                item_path = Path(path, index, None)
+                try:
+                    value = execute(
+                        object_type,
+                        item,
+                        item_path,
+                        grouped_field_set,
+                        new_defer_usages,
+                        position_context,
+                    )
+                    if is_awaitable(value):
+                        value = _await_completed(
+                            self, value, item_type, field_details_list, item_path
+                        )
+                        awaitable_indices.append(index)
+                except Exception as raw_error:
+                    self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+                    value = None
+                completed.append(value)
+        except Exception:
+            if awaitable_indices:
+                self.settle_in_background([completed[index] for index in awaitable_indices])
+            raise
+        if not awaitable_indices:
+            return completed
+        return _gather_items(completed, awaitable_indices)
+
+
+async def _gather_items(completed: list[Any], awaitable_indices: list[int]) -> list[Any]:
+    """`complete_iterable_value`'s own wait for the items that must be awaited."""
+    if len(awaitable_indices) == 1:
+        index = awaitable_indices[0]
+        completed[index] = await completed[index]
+    else:
+        awaited = await gather_with_cancel(*(completed[index] for index in awaitable_indices))
+        for index, value in zip(awaitable_indices, awaited, strict=True):
+            completed[index] = value
+    return completed
 
 
 async def _await_completed(

@@ -104,6 +104,21 @@ NOTIFICATIONS = [
 
 
 @strawberry.type
+class Holder:
+    """Resolver fields under a nullable parent: a non-null null nulls the holder, not the whole
+    response (errors that null a parent of pending awaitables leave them unawaited, in both
+    executors, and the test run turns that warning into a failure)."""
+
+    @strawberry.field
+    def missing(self) -> int:
+        return None  # type: ignore[return-value]
+
+    @strawberry.field
+    def count(self) -> int:
+        return 4
+
+
+@strawberry.type
 class Query:
     @strawberry.field
     def orders(self) -> list[OrderNode]:
@@ -143,23 +158,42 @@ class Query:
         return [MarketLeverage(market_id=m, leverage=Decimal(v)) for m, v in (("A", 5), ("B", 20))]
 
     @strawberry.field
+    def holder(self) -> Holder | None:
+        return Holder()
+
+    @strawberry.field
+    def mixed_orders(self) -> list[OrderNode] | None:
+        return [GOOD[0], BAD[0]]  # type: ignore[list-item]  # an item's error nulls the list
+
+    @strawberry.field
+    def nullable_orders(self) -> list[OrderNode | None] | None:
+        return [GOOD[1], BAD[1], BAD[4], GOOD[2]]
+
+    @strawberry.field
+    def tuple_orders(self) -> list[OrderNode]:
+        return tuple(GOOD)  # type: ignore[return-value]
+
+    @strawberry.field
+    def awaited_leaves(self) -> list[MarketLeverage]:
+        return [
+            MarketLeverage(market_id=market, leverage=_later())  # type: ignore[arg-type]
+            for market in ("A", "B", "C")
+        ]
+
+    @strawberry.field
     def count(self) -> int:
         return 3
 
     @strawberry.field
-    def broken(self) -> int:
+    def broken(self) -> int | None:
         raise ValueError("no count")
-
-    @strawberry.field
-    def missing(self) -> int:
-        return None  # type: ignore[return-value]
 
     @strawberry.field
     def maybe(self) -> str | None:
         return None
 
     @strawberry.field
-    def wrong(self) -> int:
+    def wrong(self) -> int | None:
         return "12x"  # type: ignore[return-value]
 
     @strawberry.field
@@ -248,7 +282,10 @@ DOCUMENTS = [
     "{ __typename orders { __typename } }",
     "{ order { id } __schema { queryType { name } } }",
     '{ count broken maybe wrong side laterLeaf echo e: echo(text: "y") seen s: seen }',
-    "{ count missing }",
+    "{ count holder { count missing } h: holder { count } }",
+    f"{{ mixedOrders {{ {ORDER_FIELDS} }} count }}",
+    f"{{ nullableOrders {{ {ORDER_FIELDS} }} tupleOrders {{ id size }} }}",
+    "{ awaitedLeaves { marketId leverage } order { id } }",
     "query Q($t: String!) { echo(text: $t) seen ...F } fragment F on Query { f: seen }",
     "{ orders { id } o: orders { id ... on Order { price } } }",
     "{ orders { ...G } } fragment G on Order { id ...H } fragment H on Order { side ...G }",
