@@ -48,9 +48,13 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     TypeNameMetaFieldDef,
+    ValueNode,
+    VariableNode,
     get_nullable_type,
     is_enum_type,
     is_leaf_type,
@@ -109,6 +113,9 @@ class _Field(NamedTuple):
     resolve: Callable[..., Any]
     field_nodes: list[FieldNode]
     with_arguments: bool
+    arguments: dict[str, Any] | None
+    """The coerced arguments when they are literals (or defaults) of immutable values only:
+    the same for every request, so coerced once."""
     scalar: _Scalar | None
     """For a leaf type: its completion, tried before graphql-core's."""
     objects: _Objects | None
@@ -239,9 +246,41 @@ def _entry(
         field.resolve,
         [details.node for details in field_details_list],
         bool(field.args or first.arguments),
+        _literal_arguments(field, first),
         scalar,
         None if scalar is not None else _objects(field.type),
     )
+
+
+def has_variables(value: ValueNode) -> bool:
+    """Whether an argument's literal refers to a variable anywhere in it."""
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(has_variables(item) for item in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(has_variables(field.value) for field in value.fields)
+    return False
+
+
+_IMMUTABLE = frozenset({str, int, float, bool, Decimal, type(None)})
+
+
+def _literal_arguments(field: GraphQLField, node: FieldNode) -> dict[str, Any] | None:
+    """`get_argument_values` once, when no argument refers to a variable and every value is
+    an immutable scalar or an enum member (nothing a resolver could change for the next
+    request); None otherwise, and for arguments that do not coerce (their error is per request)."""
+    if not (field.args or node.arguments) or any(
+        has_variables(argument.value) for argument in node.arguments or ()
+    ):
+        return None
+    try:
+        values = get_argument_values(field, node)
+    except Exception:
+        return None
+    if all(type(value) in _IMMUTABLE or isinstance(value, Enum) for value in values.values()):
+        return values
+    return None
 
 
 def _static(
@@ -425,8 +464,11 @@ class LeafExecutor(StrawberryGraphQLCoreExecutionContext):
             )
         )
         try:
-            if entry.with_arguments:
-                first = field_details_list[0]
+            arguments = entry.arguments
+            first = field_details_list[0]
+            if arguments is not None and first.fragment_variable_values is None:
+                result = entry.resolve(source, info, **arguments)
+            elif entry.with_arguments:
                 result = entry.resolve(
                     source,
                     info,

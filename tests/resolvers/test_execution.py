@@ -209,6 +209,21 @@ class Query:
         return text
 
     @strawberry.field
+    def pick(
+        self,
+        side: SideEnum = enums.Side.LONG,  # type: ignore[valid-type]
+        size: Decimal | None = None,
+        count: int = 2,
+    ) -> str:
+        return repr((side, size, count))
+
+    @strawberry.field
+    def grow(self, items: list[int]) -> int:
+        """Changes its argument: a list argument must be the request's own."""
+        items.append(len(items))
+        return len(items)
+
+    @strawberry.field
     def seen(self, info: strawberry.Info) -> str:
         """What a resolver sees of its info: the planned executor builds it in one step."""
         raw = info._raw_info
@@ -283,6 +298,8 @@ DOCUMENTS = [
     "{ order { id } __schema { queryType { name } } }",
     '{ count broken maybe wrong side laterLeaf echo e: echo(text: "y") seen s: seen }',
     "{ count holder { count missing } h: holder { count } }",
+    '{ pick a: pick(side: SHORT, size: "1.5") b: pick(count: 7) grow(items: [1, 2]) }',
+    "query ($yes: Boolean!) { pick(count: 1) @include(if: $yes) p: pick(side: LONG) }",
     f"{{ mixedOrders {{ {ORDER_FIELDS} }} count }}",
     f"{{ nullableOrders {{ {ORDER_FIELDS} }} tupleOrders {{ id size }} }}",
     "{ awaitedLeaves { marketId leverage } order { id } }",
@@ -354,3 +371,28 @@ def test_a_cached_document_follows_each_requests_variables() -> None:
         assert not isinstance(stock, Awaitable)
         assert (fast.data, _errors(fast.errors)) == (stock.data, _errors(stock.errors))
         assert ("price" in fast.data["orders"][0]) is yes  # type: ignore[index]
+
+
+def test_a_cached_document_coerces_literal_arguments_once_and_lists_per_request() -> None:
+    """Literal arguments of immutable values are coerced once per plan, defaults included:
+    every execution of the same nodes still gets each field's own (strawberry copies a list
+    before a resolver sees it, and the plan keeps none)."""
+    document = parse(
+        '{ pick a: pick(side: SHORT, size: "1.5") b: pick(count: 7) grow(items: [1, 2]) '
+        "g: grow(items: [1, 2]) }"
+    )
+    for _ in range(3):
+        fast = execute(FAST._schema, document, executor_class=CheckedExecutor)
+        stock = execute(
+            STOCK._schema, document, executor_class=StrawberryGraphQLCoreExecutionContext
+        )
+        assert not isinstance(fast, Awaitable)
+        assert not isinstance(stock, Awaitable)
+        assert (fast.data, fast.errors) == (stock.data, stock.errors)
+        assert fast.data == {
+            "pick": "(<Side.LONG: 'long'>, None, 2)",
+            "a": "(<Side.SHORT: 'short'>, Decimal('1.5'), 2)",
+            "b": "(<Side.LONG: 'long'>, None, 7)",
+            "grow": 3,
+            "g": 3,
+        }
