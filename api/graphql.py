@@ -145,6 +145,24 @@ def _rate_limited(errors: Sequence[Any]) -> bool:
     )
 
 
+_JSON_BODIES: dict[str, bool] = {}
+"""`Content-Type` values seen → whether the body is JSON in UTF-8 (bounded: a client can send
+any text; parsing one with `email.message` costs more than the rest of the body's checks)."""
+
+
+def is_json_utf8(content_type: str) -> bool:
+    """`application/json` with no charset or a UTF-8 one, by strawberry's own parser."""
+    known = _JSON_BODIES.get(content_type)
+    if known is not None:
+        return known
+    media_type, params = parse_content_type(content_type)
+    known = media_type == JSON and params.get("charset", "utf-8").lower() in ("utf-8", "utf8")
+    if len(_JSON_BODIES) >= 64:
+        _JSON_BODIES.clear()
+    _JSON_BODIES[content_type] = known
+    return known
+
+
 def _check_operation_name(name: object) -> None:
     if not isinstance(name, str | None):
         raise HTTPException(400, "operationName must be a string or null")
@@ -253,11 +271,7 @@ class GraphQLView(GraphQL[Context, None]):
             if isinstance(parsed, GraphQLRequestData):
                 _check_operation_name(parsed.operation_name)
             return parsed
-        content_type, params = parse_content_type(request.content_type or "")
-        if content_type != JSON or params.get("charset", "utf-8").lower() not in (
-            "utf-8",
-            "utf8",
-        ):
+        if not is_json_utf8(request.content_type or ""):
             raise HTTPException(415, f"send the request body as {JSON} (UTF-8)")
         data = self.parse_json(await request.get_body())
         if not isinstance(data, dict):
