@@ -29,7 +29,7 @@ the selection itself, so the 100 orders share one lookup.
 Collecting a sub-selection depends on variables only through directives (`@include`, `@skip`,
 `@defer`) and fragment arguments; one with none of them anywhere it is collected from (its
 inline fragments and fragment spreads, not its fields' own selections) is collected once per
-(operation, type, nodes) and kept across requests too (`_COLLECTED`).
+(operation, type, nodes) and kept across requests too, with its plan (`_COLLECTED`).
 tests/resolvers/test_execution.py holds the results equal to graphql-core's own on many
 documents.
 """
@@ -161,8 +161,9 @@ class _Kept(Generic[V]):
 
 
 _PLANS: _Kept[_Plan] = _Kept()
-_COLLECTED: _Kept[CollectedFields | bool] = _Kept()
-"""False: a selection that must be collected per request (it has directives)."""
+_COLLECTED: _Kept[tuple[CollectedFields, _Plan] | bool] = _Kept()
+"""A selection's fields and their plan; False for one that must be collected per request (it
+has directives)."""
 
 
 def _plan(parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> _Plan:
@@ -371,14 +372,22 @@ class LeafExecutor(StrawberryGraphQLCoreExecutionContext):
                 or _static(details.node.selection_set, self.fragments, seen)
                 for details in field_details_list
             )
-            kept = _COLLECTED.put(
-                key, held, static and super().collect_subfields(return_type, field_details_list)
-            )
+            if static:
+                collected = super().collect_subfields(return_type, field_details_list)
+                kept = _COLLECTED.put(
+                    key, held, (collected, _plan(return_type, collected.grouped_field_set))
+                )
+            else:
+                kept = _COLLECTED.put(key, held, False)
         if kept is False:
             return super().collect_subfields(return_type, field_details_list)
-        assert isinstance(kept, CollectedFields)
-        memo[memo_key] = (field_details_list, kept)
-        return kept
+        assert isinstance(kept, tuple)
+        collected, plan = kept
+        memo[memo_key] = (field_details_list, collected)
+        if self._inline:  # the plan of a kept selection is kept with it
+            grouped_field_set = collected.grouped_field_set
+            self._plans[(id(return_type), id(grouped_field_set))] = (grouped_field_set, plan)
+        return collected
 
     def execute_fields(
         self,
