@@ -331,19 +331,24 @@ class GraphQLView(GraphQL[Context, None]):
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: Response,
     ) -> Response:
+        """strawberry's response (the sub-response's headers, status and background kept), its
+        headers written once: the negotiated type, `Vary`, and what the errors ask for."""
         media_type = sub_response.media_type or JSON
-        response = super().create_response(response_data, sub_response)
-        response.headers["content-type"] = f"{media_type}; charset=utf-8"
-        response.headers["vary"] = "Accept"
+        status = sub_response.status_code or 200
+        headers = {"content-type": f"{media_type}; charset=utf-8", "vary": "Accept"}
         if isinstance(response_data, dict):
             errors = response_data.get("errors") or ()
             wait = _retry_after(errors)
             if wait is not None:
-                response.headers["retry-after"] = str(wait)
+                headers["retry-after"] = str(wait)
             if _rate_limited(errors):
-                response.status_code = 429
+                status = 429
             elif "data" not in response_data and media_type == GRAPHQL_RESPONSE_JSON:
-                response.status_code = 400
+                status = 400
+        response = Response(self.encode_json(response_data), status_code=status, headers=headers)
+        response.raw_headers.extend(sub_response.raw_headers)
+        if sub_response.background:
+            response.background = sub_response.background
         return response
 
     async def render_graphql_ide(self, request: Request) -> Response:
