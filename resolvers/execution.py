@@ -492,8 +492,12 @@ class LeafExecutor(StrawberryGraphQLCoreExecutionContext):
             else:
                 result = entry.resolve(source, info)
             if self.is_awaitable(result):
-                return self.complete_awaitable_value(
-                    return_type, field_details_list, info, path, result, position_context
+                if entry.objects is None:
+                    return self.complete_awaitable_value(
+                        return_type, field_details_list, info, path, result, position_context
+                    )
+                return self._complete_awaited_objects(
+                    entry, field_details_list, info, path, result, position_context
                 )
             scalar = entry.scalar
             if scalar is not None:
@@ -518,6 +522,37 @@ class LeafExecutor(StrawberryGraphQLCoreExecutionContext):
         except Exception as raw_error:
             self.handle_field_error(raw_error, return_type, field_details_list, path)
             return None
+        return completed
+
+    async def _complete_awaited_objects(
+        self,
+        entry: _Field,
+        field_details_list: FieldDetailsList,
+        info: Any,
+        path: Path,
+        result: Awaitable[Any],
+        position_context: Any,
+    ) -> Any:
+        """graphql-core's `complete_awaitable_value`, the awaited objects completed as
+        `_complete_objects` does (an async resolver's list: a profile's orders)."""
+        return_type = entry.field_def.type
+        try:
+            resolved = await self.with_abort_signal(result)
+            completed = _SLOW
+            if resolved is not None and not isinstance(resolved, Exception):
+                assert entry.objects is not None
+                completed = self._complete_objects(
+                    entry.objects, field_details_list, path, resolved, position_context
+                )
+            if completed is _SLOW:
+                completed = self.complete_value(
+                    return_type, field_details_list, info, path, resolved, position_context
+                )
+            if self.is_awaitable(completed):
+                completed = await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            completed = None
         return completed
 
     def _complete_objects(

@@ -142,6 +142,26 @@ class Query:
         return GOOD
 
     @strawberry.field
+    async def later_bad_orders(self) -> list[OrderNode | None] | None:
+        await asyncio.sleep(0)
+        return BAD  # type: ignore[return-value]
+
+    @strawberry.field
+    async def later_mixed_orders(self) -> list[OrderNode] | None:
+        await asyncio.sleep(0)
+        return [GOOD[0], BAD[0]]  # type: ignore[list-item]
+
+    @strawberry.field
+    async def later_order(self) -> OrderNode | None:
+        await asyncio.sleep(0)
+        return GOOD[1]
+
+    @strawberry.field
+    async def later_failure(self) -> OrderNode | None:
+        await asyncio.sleep(0)
+        raise ValueError("no order")
+
+    @strawberry.field
     def awaited_leaf(self) -> list[MarketLeverage]:
         return [MarketLeverage(market_id="BTC-USD", leverage=_later())]  # type: ignore[arg-type]
 
@@ -303,6 +323,8 @@ DOCUMENTS = [
     f"{{ mixedOrders {{ {ORDER_FIELDS} }} count }}",
     f"{{ nullableOrders {{ {ORDER_FIELDS} }} tupleOrders {{ id size }} }}",
     "{ awaitedLeaves { marketId leverage } order { id } }",
+    f"{{ laterBadOrders {{ {ORDER_FIELDS} }} laterMixedOrders {{ {ORDER_FIELDS} }} }}",
+    "{ laterOrder { id awaitedLeaf: __typename } laterFailure { id } awaitedLeaves { leverage } }",
     "query Q($t: String!) { echo(text: $t) seen ...F } fragment F on Query { f: seen }",
     "{ orders { id } o: orders { id ... on Order { price } } }",
     "{ orders { ...G } } fragment G on Order { id ...H } fragment H on Order { side ...G }",
