@@ -11,13 +11,17 @@ field without a resolver, arguments or extensions, whose value is `getattr(sourc
 attribute, return null for a null (of a nullable field), else coerce it with the field type's
 own `coerce_output_value`, which must not return null. Every other field with its own resolver
 (a new wallet's profile has ~20: figures, lists) runs `execute_field`'s own steps from the
-plan (field, resolver, nodes and whether it takes arguments found once), a leaf's value coerced
-the same way; anything else there goes to graphql-core's `complete_value`, and any error to its
-`handle_field_error`, exactly as `execute_field` does. graphql-core's own `execute_field` stays
-the path for the rest, so its errors, paths and null propagation are graphql-core's:
+plan (field, resolver, nodes, and its arguments when they are immutable literals, found once):
+a leaf's value is coerced the same way, an object (without `is_type_of`, as all of ours) goes
+straight to its selection's execution, a list of them item by item as `complete_iterable_value`
+does it, awaited first when the resolver is async; anything else goes to graphql-core's
+`complete_value`, and any error to its `handle_field_error`, exactly as `execute_field` does.
+graphql-core's own `execute_field` stays the path for the rest, so its errors, paths and null
+propagation are graphql-core's:
 
 - a basic leaf's value that is not a plain scalar or an enum member (awaitables, exceptions,
-  `Undefined`), a null for a non-null field, a coercion that fails or returns null;
+  `Undefined`), a null for a non-null field, a coercion that fails or returns null; a list
+  that is not a `list` or holds a null, an exception or an awaitable (before any item runs);
 - introspection fields, fields without a resolver, or any resolve middleware at all.
 
 Which fields of a selection are basic depends only on the parent type and the field nodes
