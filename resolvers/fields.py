@@ -132,7 +132,7 @@ def _direct_resolver(
     name = info_parameter.name
 
     def resolve_with_info(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
-        return func(source, **{name: info_class(_raw_info=info, _field=field)})
+        return func(source, **{name: info_class(info, field)})
 
     return resolve_with_info
 
@@ -177,7 +177,7 @@ def _with_arguments(
     def resolve_with_arguments(source: Any, info: GraphQLResolveInfo[Any], **raw: Any) -> Any:
         kwargs = convert(raw)
         if info_name is not None:
-            kwargs[info_name] = info_class(_raw_info=info, _field=field)
+            kwargs[info_name] = info_class(info, field)
         return func(source, **kwargs)
 
     return resolve_with_arguments
