@@ -130,11 +130,17 @@ def _direct_resolver(
 
         return resolve
     name = info_parameter.name
+    if name == "info":  # the usual name: a plain keyword, no dict per call
 
-    def resolve_with_info(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+        def resolve_with_info(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+            return func(source, info=info_class(info, field))
+
+        return resolve_with_info
+
+    def resolve_with_named_info(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
         return func(source, **{name: info_class(info, field)})
 
-    return resolve_with_info
+    return resolve_with_named_info
 
 
 def argument_converter(
