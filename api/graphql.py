@@ -145,6 +145,24 @@ def _rate_limited(errors: Sequence[Any]) -> bool:
     )
 
 
+_JSON_BODIES: dict[str, bool] = {}
+"""`Content-Type` values seen → whether the body is JSON in UTF-8 (bounded: a client can send
+any text; parsing one with `email.message` costs more than the rest of the body's checks)."""
+
+
+def is_json_utf8(content_type: str) -> bool:
+    """`application/json` with no charset or a UTF-8 one, by strawberry's own parser."""
+    known = _JSON_BODIES.get(content_type)
+    if known is not None:
+        return known
+    media_type, params = parse_content_type(content_type)
+    known = media_type == JSON and params.get("charset", "utf-8").lower() in ("utf-8", "utf8")
+    if len(_JSON_BODIES) >= 64:
+        _JSON_BODIES.clear()
+    _JSON_BODIES[content_type] = known
+    return known
+
+
 def _check_operation_name(name: object) -> None:
     if not isinstance(name, str | None):
         raise HTTPException(400, "operationName must be a string or null")
@@ -253,11 +271,7 @@ class GraphQLView(GraphQL[Context, None]):
             if isinstance(parsed, GraphQLRequestData):
                 _check_operation_name(parsed.operation_name)
             return parsed
-        content_type, params = parse_content_type(request.content_type or "")
-        if content_type != JSON or params.get("charset", "utf-8").lower() not in (
-            "utf-8",
-            "utf8",
-        ):
+        if not is_json_utf8(request.content_type or ""):
             raise HTTPException(415, f"send the request body as {JSON} (UTF-8)")
         data = self.parse_json(await request.get_body())
         if not isinstance(data, dict):
@@ -317,19 +331,24 @@ class GraphQLView(GraphQL[Context, None]):
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: Response,
     ) -> Response:
+        """strawberry's response (the sub-response's headers, status and background kept), its
+        headers written once: the negotiated type, `Vary`, and what the errors ask for."""
         media_type = sub_response.media_type or JSON
-        response = super().create_response(response_data, sub_response)
-        response.headers["content-type"] = f"{media_type}; charset=utf-8"
-        response.headers["vary"] = "Accept"
+        status = sub_response.status_code or 200
+        headers = {"content-type": f"{media_type}; charset=utf-8", "vary": "Accept"}
         if isinstance(response_data, dict):
             errors = response_data.get("errors") or ()
             wait = _retry_after(errors)
             if wait is not None:
-                response.headers["retry-after"] = str(wait)
+                headers["retry-after"] = str(wait)
             if _rate_limited(errors):
-                response.status_code = 429
+                status = 429
             elif "data" not in response_data and media_type == GRAPHQL_RESPONSE_JSON:
-                response.status_code = 400
+                status = 400
+        response = Response(self.encode_json(response_data), status_code=status, headers=headers)
+        response.raw_headers.extend(sub_response.raw_headers)
+        if sub_response.background:
+            response.background = sub_response.background
         return response
 
     async def render_graphql_ide(self, request: Request) -> Response:

@@ -28,17 +28,13 @@ from graphql import (
     GraphQLError,
     GraphQLField,
     GraphQLSchema,
-    ListValueNode,
     Node,
-    ObjectValueNode,
     OperationDefinitionNode,
     StringValueNode,
     TypeInfo,
     TypeInfoVisitor,
     ValidationContext,
     ValidationRule,
-    ValueNode,
-    VariableNode,
     Visitor,
     value_from_ast,
     visit,
@@ -51,7 +47,7 @@ from models.errors import AppError, bad_input
 from models.pagination import MAX_PAGE_SIZE, page_size
 from models.text import bad_text, text_problem
 
-from .execution import LeafExecutor
+from .execution import LeafExecutor, has_variables
 
 CHECK = "onboarding.check"
 """Argument metadata: a function of the argument's value that raises `AppError` to refuse it."""
@@ -97,16 +93,6 @@ def argument_check(argument: GraphQLArgument | None) -> Check | None:
 def argument_most(argument: GraphQLArgument | None) -> int | None:
     most: int | None = _metadata(argument).get(MOST)
     return most
-
-
-def has_variables(value: ValueNode) -> bool:
-    if isinstance(value, VariableNode):
-        return True
-    if isinstance(value, ListValueNode):
-        return any(has_variables(item) for item in value.values)
-    if isinstance(value, ObjectValueNode):
-        return any(has_variables(field.value) for field in value.fields)
-    return False
 
 
 def _refusal(node: Node, error: AppError) -> GraphQLError:

@@ -130,11 +130,17 @@ def _direct_resolver(
 
         return resolve
     name = info_parameter.name
+    if name == "info":  # the usual name: a plain keyword, no dict per call
 
-    def resolve_with_info(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
-        return func(source, **{name: info_class(_raw_info=info, _field=field)})
+        def resolve_with_info(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+            return func(source, info=info_class(info, field))
 
-    return resolve_with_info
+        return resolve_with_info
+
+    def resolve_with_named_info(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+        return func(source, **{name: info_class(info, field)})
+
+    return resolve_with_named_info
 
 
 def argument_converter(
@@ -177,7 +183,7 @@ def _with_arguments(
     def resolve_with_arguments(source: Any, info: GraphQLResolveInfo[Any], **raw: Any) -> Any:
         kwargs = convert(raw)
         if info_name is not None:
-            kwargs[info_name] = info_class(_raw_info=info, _field=field)
+            kwargs[info_name] = info_class(info, field)
         return func(source, **kwargs)
 
     return resolve_with_arguments

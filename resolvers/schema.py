@@ -90,17 +90,23 @@ def _hooks(extension_class: type[SchemaExtension]) -> dict[str, Hook] | None:
 
 class _Phase:
     """One phase's hooks, entered in order and left in reverse, as strawberry's own context
-    managers do, without inspecting every extension again or an async exit stack per phase."""
+    managers do, without inspecting every extension again or an async exit stack per phase.
+    A phase with one hook (or none: most of them) calls it without a stack."""
 
     __slots__ = ("_managers", "_stack")
 
     def __init__(self, managers: list[AbstractContextManager[None]]) -> None:
         self._managers = managers
-        self._stack = contextlib.ExitStack()
+        self._stack = contextlib.ExitStack() if len(managers) > 1 else None
 
     def __enter__(self) -> None:
+        stack = self._stack
+        if stack is None:
+            for manager in self._managers:
+                manager.__enter__()
+            return
         for manager in self._managers:
-            self._stack.enter_context(manager)
+            stack.enter_context(manager)
 
     def __exit__(
         self,
@@ -108,7 +114,12 @@ class _Phase:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        return self._stack.__exit__(kind, error, tb)
+        stack = self._stack
+        if stack is not None:
+            return stack.__exit__(kind, error, tb)
+        for manager in self._managers:
+            return manager.__exit__(kind, error, tb)
+        return None
 
     async def __aenter__(self) -> None:
         self.__enter__()

@@ -20,7 +20,14 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from models import enums
 from resolvers.arguments import CheckedExecutor
 from resolvers.scalars import SCALAR_MAP, Int64
-from resolvers.types import ApiKeyNode, MarketLeverage, NotificationNode, OrderNode, PositionNode
+from resolvers.types import (
+    ApiKeyNode,
+    MarketLeverage,
+    NotificationNode,
+    OrderNode,
+    PositionNode,
+    SideEnum,
+)
 
 
 def _order(i: int, **changes: Any) -> OrderNode:
@@ -97,6 +104,21 @@ NOTIFICATIONS = [
 
 
 @strawberry.type
+class Holder:
+    """Resolver fields under a nullable parent: a non-null null nulls the holder, not the whole
+    response (errors that null a parent of pending awaitables leave them unawaited, in both
+    executors, and the test run turns that warning into a failure)."""
+
+    @strawberry.field
+    def missing(self) -> int:
+        return None  # type: ignore[return-value]
+
+    @strawberry.field
+    def count(self) -> int:
+        return 4
+
+
+@strawberry.type
 class Query:
     @strawberry.field
     def orders(self) -> list[OrderNode]:
@@ -120,6 +142,26 @@ class Query:
         return GOOD
 
     @strawberry.field
+    async def later_bad_orders(self) -> list[OrderNode | None] | None:
+        await asyncio.sleep(0)
+        return BAD  # type: ignore[return-value]
+
+    @strawberry.field
+    async def later_mixed_orders(self) -> list[OrderNode] | None:
+        await asyncio.sleep(0)
+        return [GOOD[0], BAD[0]]  # type: ignore[list-item]
+
+    @strawberry.field
+    async def later_order(self) -> OrderNode | None:
+        await asyncio.sleep(0)
+        return GOOD[1]
+
+    @strawberry.field
+    async def later_failure(self) -> OrderNode | None:
+        await asyncio.sleep(0)
+        raise ValueError("no order")
+
+    @strawberry.field
     def awaited_leaf(self) -> list[MarketLeverage]:
         return [MarketLeverage(market_id="BTC-USD", leverage=_later())]  # type: ignore[arg-type]
 
@@ -134,6 +176,94 @@ class Query:
     @strawberry.field
     def leverage(self) -> list[MarketLeverage]:
         return [MarketLeverage(market_id=m, leverage=Decimal(v)) for m, v in (("A", 5), ("B", 20))]
+
+    @strawberry.field
+    def holder(self) -> Holder | None:
+        return Holder()
+
+    @strawberry.field
+    def mixed_orders(self) -> list[OrderNode] | None:
+        return [GOOD[0], BAD[0]]  # type: ignore[list-item]  # an item's error nulls the list
+
+    @strawberry.field
+    def nullable_orders(self) -> list[OrderNode | None] | None:
+        return [GOOD[1], BAD[1], BAD[4], GOOD[2]]
+
+    @strawberry.field
+    def tuple_orders(self) -> list[OrderNode]:
+        return tuple(GOOD)  # type: ignore[return-value]
+
+    @strawberry.field
+    def awaited_leaves(self) -> list[MarketLeverage]:
+        return [
+            MarketLeverage(market_id=market, leverage=_later())  # type: ignore[arg-type]
+            for market in ("A", "B", "C")
+        ]
+
+    @strawberry.field
+    def count(self) -> int:
+        return 3
+
+    @strawberry.field
+    def broken(self) -> int | None:
+        raise ValueError("no count")
+
+    @strawberry.field
+    def maybe(self) -> str | None:
+        return None
+
+    @strawberry.field
+    def wrong(self) -> int | None:
+        return "12x"  # type: ignore[return-value]
+
+    @strawberry.field
+    def side(self) -> SideEnum:  # type: ignore[valid-type]
+        return enums.Side.LONG
+
+    @strawberry.field
+    def later_leaf(self) -> Decimal:
+        return _later()  # type: ignore[return-value]
+
+    @strawberry.field
+    def echo(self, text: str = "x") -> str:
+        return text
+
+    @strawberry.field
+    def pick(
+        self,
+        side: SideEnum = enums.Side.LONG,  # type: ignore[valid-type]
+        size: Decimal | None = None,
+        count: int = 2,
+    ) -> str:
+        return repr((side, size, count))
+
+    @strawberry.field
+    def grow(self, items: list[int]) -> int:
+        """Changes its argument: a list argument must be the request's own."""
+        items.append(len(items))
+        return len(items)
+
+    @strawberry.field
+    def seen(self, info: strawberry.Info) -> str:
+        """What a resolver sees of its info: the planned executor builds it in one step."""
+        raw = info._raw_info
+        return repr(
+            (
+                type(raw).__name__,
+                raw.field_name,
+                [node.name.value for node in raw.field_nodes],
+                str(raw.return_type),
+                raw.parent_type.name,
+                raw.path.as_list(),
+                raw.schema is not None,
+                sorted(raw.fragments),
+                raw.root_value,
+                raw.operation.name and raw.operation.name.value,
+                raw.variable_values,
+                raw.context is not None,
+                getattr(raw, "operation_extensions", None),
+            )
+        )
 
     @strawberry.field
     def api_keys(self) -> list[ApiKeyNode]:
@@ -186,6 +316,18 @@ DOCUMENTS = [
     "lastUsedAt } }",
     "{ __typename orders { __typename } }",
     "{ order { id } __schema { queryType { name } } }",
+    '{ count broken maybe wrong side laterLeaf echo e: echo(text: "y") seen s: seen }',
+    "{ count holder { count missing } h: holder { count } }",
+    '{ pick a: pick(side: SHORT, size: "1.5") b: pick(count: 7) grow(items: [1, 2]) }',
+    "query ($yes: Boolean!) { pick(count: 1) @include(if: $yes) p: pick(side: LONG) }",
+    f"{{ mixedOrders {{ {ORDER_FIELDS} }} count }}",
+    f"{{ nullableOrders {{ {ORDER_FIELDS} }} tupleOrders {{ id size }} }}",
+    "{ awaitedLeaves { marketId leverage } order { id } }",
+    f"{{ laterBadOrders {{ {ORDER_FIELDS} }} laterMixedOrders {{ {ORDER_FIELDS} }} }}",
+    "{ laterOrder { id awaitedLeaf: __typename } laterFailure { id } awaitedLeaves { leverage } }",
+    "query Q($t: String!) { echo(text: $t) seen ...F } fragment F on Query { f: seen }",
+    "{ orders { id } o: orders { id ... on Order { price } } }",
+    "{ orders { ...G } } fragment G on Order { id ...H } fragment H on Order { side ...G }",
 ]
 
 
@@ -202,7 +344,9 @@ async def _both(document: str, variables: dict[str, Any] | None = None) -> tuple
 @pytest.mark.parametrize("document", DOCUMENTS)
 @pytest.mark.parametrize("yes", [True, False])
 def test_results_equal_graphql_cores(document: str, yes: bool) -> None:
-    variables = {"yes": yes} if "$yes" in document else None
+    variables: dict[str, Any] | None = {"yes": yes} if "$yes" in document else None
+    if "$t" in document:
+        variables = {"t": "yes" if yes else ""}
     fast, stock = asyncio.run(_both(document, variables))
     assert fast == stock
     assert fast[0] is not None or fast[1]
@@ -249,3 +393,28 @@ def test_a_cached_document_follows_each_requests_variables() -> None:
         assert not isinstance(stock, Awaitable)
         assert (fast.data, _errors(fast.errors)) == (stock.data, _errors(stock.errors))
         assert ("price" in fast.data["orders"][0]) is yes  # type: ignore[index]
+
+
+def test_a_cached_document_coerces_literal_arguments_once_and_lists_per_request() -> None:
+    """Literal arguments of immutable values are coerced once per plan, defaults included:
+    every execution of the same nodes still gets each field's own (strawberry copies a list
+    before a resolver sees it, and the plan keeps none)."""
+    document = parse(
+        '{ pick a: pick(side: SHORT, size: "1.5") b: pick(count: 7) grow(items: [1, 2]) '
+        "g: grow(items: [1, 2]) }"
+    )
+    for _ in range(3):
+        fast = execute(FAST._schema, document, executor_class=CheckedExecutor)
+        stock = execute(
+            STOCK._schema, document, executor_class=StrawberryGraphQLCoreExecutionContext
+        )
+        assert not isinstance(fast, Awaitable)
+        assert not isinstance(stock, Awaitable)
+        assert (fast.data, fast.errors) == (stock.data, stock.errors)
+        assert fast.data == {
+            "pick": "(<Side.LONG: 'long'>, None, 2)",
+            "a": "(<Side.SHORT: 'short'>, Decimal('1.5'), 2)",
+            "b": "(<Side.LONG: 'long'>, None, 7)",
+            "grow": 3,
+            "g": 3,
+        }

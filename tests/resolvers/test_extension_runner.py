@@ -61,3 +61,24 @@ def test_async_hooks_still_run() -> None:
     assert result.errors
     assert result.errors[0].extensions == {"code": "GRAPHQL_VALIDATION_FAILED"}
     assert log == ["before", "after"]
+
+
+def test_a_phase_with_one_hook_runs_it_around_the_phase() -> None:
+    """One hook (execute here) is called without an exit stack: still entered and left."""
+    log: list[str] = []
+    schema = build_schema(extensions=(_recording("only", log),))
+    result = asyncio.run(schema.execute("{ serverTime }", context_value=_Ctx()))
+    assert result.errors is None
+    assert log == ["only operation", "only execute", "only execute done", "only operation done"]
+
+
+def test_a_hook_failing_on_the_way_out_fails_the_operation() -> None:
+    class Failing(SchemaExtension):
+        def on_execute(self) -> Iterator[None]:
+            yield
+            raise RuntimeError("hook failed")
+
+    schema = build_schema(extensions=(Failing,))
+    result = asyncio.run(schema.execute("{ serverTime }", context_value=_Ctx()))
+    assert result.data is None
+    assert [error.message for error in result.errors or ()] == ["hook failed"]

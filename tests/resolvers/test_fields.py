@@ -12,7 +12,7 @@ from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
 
 from models import enums
-from resolvers.fields import argument_converter, direct_mutation, resolve_directly
+from resolvers.fields import argument_converter, direct_field, direct_mutation, resolve_directly
 from resolvers.schema import build_schema
 
 SCHEMA = build_schema()
@@ -110,3 +110,40 @@ def test_a_direct_mutation_runs_with_converted_arguments() -> None:
     direct = schema.execute_sync(document)
     assert direct.errors is None
     assert direct.data == stock.data == {"echo": "['a']/None/[(['b'], 2)]"}
+
+
+@strawberry.type
+class Seen:
+    @direct_field()
+    def usual(self, info: strawberry.Info) -> str:
+        return f"{type(info).__name__}:{info.field_name}:{info.path.as_list()}"
+
+    @direct_field()
+    def renamed(self, where: strawberry.Info) -> str:
+        return f"{type(where).__name__}:{where.field_name}:{where.path.as_list()}"
+
+
+@strawberry.type
+class SeenQuery:
+    @strawberry.field
+    def seen(self) -> Seen:
+        return Seen()
+
+
+def test_a_direct_fields_info_is_strawberrys_whatever_its_parameter_is_called() -> None:
+    schema = strawberry.Schema(query=SeenQuery)
+    document = "{ seen { usual renamed r: renamed } }"
+    stock = schema.execute_sync(document)
+    resolve_directly(schema)
+    assert _definition(schema, "Seen", "usual")[0].resolve.__name__ == "resolve_with_info"
+    assert _definition(schema, "Seen", "renamed")[0].resolve.__name__ == "resolve_with_named_info"
+    direct = schema.execute_sync(document)
+    assert direct.errors is None
+    assert direct.data == stock.data
+    assert direct.data == {
+        "seen": {
+            "usual": "Info:usual:['seen', 'usual']",
+            "renamed": "Info:renamed:['seen', 'renamed']",
+            "r": "Info:renamed:['seen', 'r']",
+        }
+    }
