@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 from collections.abc import Mapping, Sequence
@@ -145,22 +146,13 @@ def _rate_limited(errors: Sequence[Any]) -> bool:
     )
 
 
-_JSON_BODIES: dict[str, bool] = {}
-"""`Content-Type` values seen → whether the body is JSON in UTF-8 (bounded: a client can send
-any text; parsing one with `email.message` costs more than the rest of the body's checks)."""
-
-
+@functools.lru_cache(maxsize=64)
 def is_json_utf8(content_type: str) -> bool:
-    """`application/json` with no charset or a UTF-8 one, by strawberry's own parser."""
-    known = _JSON_BODIES.get(content_type)
-    if known is not None:
-        return known
+    """`application/json` with no charset or a UTF-8 one, by strawberry's own parser; remembered
+    by header value (bounded: a client can send any text), since parsing one with
+    `email.message` costs more than the rest of the body's checks."""
     media_type, params = parse_content_type(content_type)
-    known = media_type == JSON and params.get("charset", "utf-8").lower() in ("utf-8", "utf8")
-    if len(_JSON_BODIES) >= 64:
-        _JSON_BODIES.clear()
-    _JSON_BODIES[content_type] = known
-    return known
+    return media_type == JSON and params.get("charset", "utf-8").lower() in ("utf-8", "utf8")
 
 
 def _check_operation_name(name: object) -> None:

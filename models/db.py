@@ -138,7 +138,6 @@ class Database:
         self._checkpointing = threading.Lock()
         if self.dialect == "sqlite":
             event.listen(sync_engine, "connect", _sqlite_connect)
-            event.listen(sync_engine, "connect", _sqlite_checkpoint_later)
             event.listen(sync_engine, "begin", self._sqlite_begin)
 
     def _count(self, *_: object) -> None:
@@ -366,8 +365,6 @@ class Database:
         return await asyncio.to_thread(self._checkpoint, database)
 
     def _checkpoint(self, database: str) -> tuple[int, int]:
-        import sqlite3
-
         with self._checkpointing:
             if self._checkpointer is None:
                 self._checkpointer = sqlite3.connect(
@@ -646,7 +643,8 @@ def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={int(_SQLITE_BUSY_SECONDS * 1000)}")
     _sqlite_wal(cursor)
-    for pragma in ("synchronous=NORMAL", "foreign_keys=ON"):
+    # Checkpoints are left to `Database.checkpoint` (module docstring, "Checkpoints").
+    for pragma in ("synchronous=NORMAL", "foreign_keys=ON", f"wal_autocheckpoint={WAL_CAP_PAGES}"):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 
@@ -673,13 +671,6 @@ def _sqlite_wal(cursor: Any) -> None:
                 raise
         await_(asyncio.sleep(delay))  # in SQLAlchemy's greenlet: the loop goes on meanwhile
         delay = min(delay * 2, 0.1)
-
-
-def _sqlite_checkpoint_later(dbapi_connection: Any, _record: object) -> None:
-    """The pool's COMMITs leave checkpoints to `Database.checkpoint` (module docstring)."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CAP_PAGES}")
-    cursor.close()
 
 
 def _sqlite_foreign_keys_off(dbapi_connection: Any, _record: object) -> None:

@@ -531,19 +531,9 @@ class LeafExecutor(StrawberryGraphQLCoreExecutionContext):
                 completed = _coerced(scalar, result)
                 if completed is not _SLOW:
                     return completed
-            objects = entry.objects
-            if objects is not None and result is not None and not isinstance(result, Exception):
-                completed = self._complete_objects(
-                    objects, field_details_list, path, result, position_context
-                )
-                if completed is _SLOW:
-                    completed = self.complete_value(
-                        return_type, field_details_list, info, path, result, position_context
-                    )
-            else:
-                completed = self.complete_value(
-                    return_type, field_details_list, info, path, result, position_context
-                )
+            completed = self._complete(
+                entry, field_details_list, info, path, result, position_context
+            )
             if self.is_awaitable(completed):
                 return _await_completed(self, completed, return_type, field_details_list, path)
         except Exception as raw_error:
@@ -565,22 +555,37 @@ class LeafExecutor(StrawberryGraphQLCoreExecutionContext):
         return_type = entry.field_def.type
         try:
             resolved = await self.with_abort_signal(result)
-            completed = _SLOW
-            if resolved is not None and not isinstance(resolved, Exception):
-                assert entry.objects is not None
-                completed = self._complete_objects(
-                    entry.objects, field_details_list, path, resolved, position_context
-                )
-            if completed is _SLOW:
-                completed = self.complete_value(
-                    return_type, field_details_list, info, path, resolved, position_context
-                )
+            completed = self._complete(
+                entry, field_details_list, info, path, resolved, position_context
+            )
             if self.is_awaitable(completed):
                 completed = await completed
         except Exception as raw_error:
             self.handle_field_error(raw_error, return_type, field_details_list, path)
             completed = None
         return completed
+
+    def _complete(
+        self,
+        entry: _Field,
+        field_details_list: FieldDetailsList,
+        info: Any,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        """A planned field's resolved value completed: its objects inline where
+        `_complete_objects` can, else by graphql-core's `complete_value`."""
+        objects = entry.objects
+        if objects is not None and result is not None and not isinstance(result, Exception):
+            completed = self._complete_objects(
+                objects, field_details_list, path, result, position_context
+            )
+            if completed is not _SLOW:
+                return completed
+        return self.complete_value(
+            entry.field_def.type, field_details_list, info, path, result, position_context
+        )
 
     def _complete_objects(
         self,

@@ -117,9 +117,7 @@ class _Phase:
         stack = self._stack
         if stack is not None:
             return stack.__exit__(kind, error, tb)
-        for manager in self._managers:
-            return manager.__exit__(kind, error, tb)
-        return None
+        return self._managers[0].__exit__(kind, error, tb) if self._managers else None
 
     async def __aenter__(self) -> None:
         self.__enter__()
