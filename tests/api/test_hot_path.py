@@ -325,3 +325,37 @@ def test_a_batch_then_finishes_the_transaction(database_url: str) -> None:
     assert seen == [["a"]]
     assert statements == 4  # BEGIN, INSERT, then's INSERT, COMMIT
     assert round_trips == (1 if database_url.startswith("sqlite") else 4)
+
+
+def test_the_sqlite_write_turn_keeps_one_connection(tmp_path: Any) -> None:
+    """SQLite's writers reuse the write turn's connection, which stays checked out between
+    transactions (no checkout per write); one left invalid is replaced; `dispose` returns it."""
+
+    async def scenario() -> tuple[list[Any], list[int]]:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path}/turn.db")
+        pool: Any = db.engine.pool
+        drivers, checked_out = [], []
+        try:
+            await db.create_schema()
+            add, _ = _ledger_statements(db, returning=False)
+            for digest in ("a", "b"):
+                async with db.transaction() as transaction:
+                    drivers.append(transaction._driver)
+                    transaction.later(add, {"a": "0x1", "d": digest, "e": 1})
+                checked_out.append(pool.checkedout())
+            async with db.autocommit() as transaction:
+                drivers.append(transaction._driver)
+                await transaction.invalidate()
+            checked_out.append(pool.checkedout())
+            async with db.transaction() as transaction:
+                drivers.append(transaction._driver)
+            checked_out.append(pool.checkedout())
+        finally:
+            await db.dispose()
+        checked_out.append(pool.checkedout())
+        return drivers, checked_out
+
+    drivers, checked_out = asyncio.run(scenario())
+    assert drivers[0] is drivers[1] is drivers[2]
+    assert drivers[3] is not drivers[2]  # the invalidated one was replaced
+    assert checked_out == [1, 1, 0, 1, 0]
