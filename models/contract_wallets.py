@@ -24,7 +24,6 @@ from pathlib import Path
 
 from eth_abi.abi import decode, encode
 from eth_abi.exceptions import DecodingError
-from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 
 from .chain import Answer, Call, Chain, Chains, Failed, Failure, GetCode, Returned
@@ -39,6 +38,7 @@ from .wallet import (
     ecdsa_mismatch,
     ecdsa_proof,
     ecdsa_signature,
+    keccak,
     parse_signature_bytes,
     parse_wallet,
 )
@@ -46,11 +46,11 @@ from .wallet import (
 ERC6492_SUFFIX = bytes.fromhex("6492" * 16)
 ERC1271_MAGIC_WORD = bytes.fromhex("1626ba7e") + bytes(28)
 """`bytes4(0x1626ba7e)` as ABI-encoded return data."""
-IS_VALID_SIGNATURE = bytes(keccak(b"isValidSignature(bytes32,bytes)"))[:4]
-_ERROR_STRING = bytes(keccak(b"Error(string)"))[:4]
-_PANIC = bytes(keccak(b"Panic(uint256)"))[:4]
-_ERC1271_REVERT = bytes(keccak(b"ERC1271Revert(bytes)"))[:4]
-_ERC6492_DEPLOY_FAILED = bytes(keccak(b"ERC6492DeployFailed(bytes)"))[:4]
+IS_VALID_SIGNATURE = keccak(b"isValidSignature(bytes32,bytes)")[:4]
+_ERROR_STRING = keccak(b"Error(string)")[:4]
+_PANIC = keccak(b"Panic(uint256)")[:4]
+_ERC1271_REVERT = keccak(b"ERC1271Revert(bytes)")[:4]
+_ERC6492_DEPLOY_FAILED = keccak(b"ERC6492DeployFailed(bytes)")[:4]
 
 
 @cache

@@ -448,13 +448,12 @@ class DriverStatement:
 
     def arguments(self, parameters: dict[str, Any]) -> list[Any]:
         """The driver's positional arguments: each parameter processed, or its default."""
-        arguments = []
-        for name, processor, default in self.plan:
-            if name not in parameters and default is not _REQUIRED:
-                arguments.append(default)
-                continue
-            arguments.append(_process(processor, parameters[name]))
-        return arguments
+        return [
+            default
+            if default is not _REQUIRED and name not in parameters
+            else (parameters[name] if processor is None else processor(parameters[name]))
+            for name, processor, default in self.plan
+        ]
 
 
 _REQUIRED: Any = object()

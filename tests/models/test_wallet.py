@@ -337,3 +337,13 @@ def test_timestamp_window_for_any_ttl(now: int, offset: int, ttl: int) -> None:
     expected = ErrorCode.SIGNATURE_EXPIRED if offset <= 0 else ErrorCode.TIMESTAMP_TOO_FAR
     assert refused.value.code is expected
     assert f"({now}, {now + ttl}]" in refused.value.message
+
+
+def test_keccak_is_ethereums_keccak_256_not_sha3() -> None:
+    """Fixed vectors: keccak-256 of "" and of "abc" (NIST SHA3-256 differs on both)."""
+    from models.wallet import keccak
+
+    assert keccak(b"").hex() == "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+    assert keccak(b"abc").hex() == (
+        "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45"
+    )
