@@ -26,6 +26,7 @@ from sqlalchemy import (
     Numeric,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -79,6 +80,11 @@ def _micros(*, nullable: bool = False, index: bool = False) -> Any:
         default=default,
         sa_column=Column(BigInteger(), nullable=nullable, index=index, default=default),
     )
+
+
+_WITHOUT_ROWID = {"sqlite_with_rowid": False}
+"""SQLite: the row lives in its primary key's B-tree. A table keyed by text otherwise stores
+each row twice over (a rowid B-tree and the key's index): one more page per insert."""
 
 
 def _id() -> Any:
@@ -219,6 +225,12 @@ class AuthSession(SQLModel, table=True):
     """One issued access token (its `jti`), plus, for clients, its refresh token and HMAC secret."""
 
     __tablename__ = "auth_sessions"
+    __table_args__ = (
+        # Only sessions minted from a key have one (market makers'): on SQLite a browser
+        # session, the common case, writes no page here (migration 0003).
+        Index("ix_auth_sessions_api_key", "api_key", sqlite_where=text("api_key IS NOT NULL")),
+        _WITHOUT_ROWID,
+    )
 
     id: str = Field(primary_key=True, max_length=32)
     profile_id: int = _profile_ref(index=True)
@@ -230,9 +242,7 @@ class AuthSession(SQLModel, table=True):
     trusted to manage keys."""
     api_key: str | None = Field(
         default=None,
-        sa_column=Column(
-            String(64), ForeignKey("api_keys.key", ondelete="CASCADE"), nullable=True, index=True
-        ),
+        sa_column=Column(String(64), ForeignKey("api_keys.key", ondelete="CASCADE"), nullable=True),
     )
     """The key a session minted from an API key came from: it lives and dies with the key."""
     family_started_at: int | None = Field(
@@ -277,6 +287,7 @@ class UsedSignature(SQLModel, table=True):
     """The single-use ledger: a proof (signer, digest) stays spent until its timestamp passes."""
 
     __tablename__ = "used_signatures"
+    __table_args__ = (_WITHOUT_ROWID,)
 
     address: str = Field(primary_key=True, max_length=42)
     digest: str = Field(primary_key=True, max_length=64)
@@ -290,6 +301,7 @@ class RateLimitBucket(SQLModel, table=True):
     (buckets refill within minutes), so its commits need not wait for a disk flush."""
 
     __tablename__ = "rate_limit_buckets"
+    __table_args__ = (_WITHOUT_ROWID,)
 
     key: str = Field(primary_key=True, max_length=96)
     full_at: float = Field(sa_column=Column(Double(), nullable=False, index=True))

@@ -359,3 +359,37 @@ def test_the_sqlite_write_turn_keeps_one_connection(tmp_path: Any) -> None:
     assert drivers[0] is drivers[1] is drivers[2]
     assert drivers[3] is not drivers[2]  # the invalidated one was replaced
     assert checked_out == [1, 1, 0, 1, 0]
+
+
+def test_a_new_wallet_client_onboarding_writes_one_page_per_btree_it_must_touch(
+    tmp_path: Any,
+) -> None:
+    """SQLite's share of an onboarding is mostly its write-ahead log: one frame per page
+    changed. On a small database each table and index is one page, so the frames of one
+    onboarding count the B-trees it writes (migration 0003): the two buckets' and their
+    refill index, the ledger's and its expiry index, the profile's rowid table and its
+    (wallet, exchange) key, the session's row (keyed by its id), its refresh-token key, its
+    family, profile and expiry indexes; plus page 1, whose header holds the file's size.
+    As rowid tables the text-keyed three cost one page more each, and an index of every
+    session's API key one more."""
+    import sqlite3
+
+    database = tmp_path / "pages.db"
+    app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{database}", env="dev"))
+
+    def new_wallet() -> None:
+        signer, ts = Signer(), fresh_timestamp(100)
+        body = {"wallet": signer.address, "signature": signer.eip191(ts), "is_client": True}
+        response = client.post("/onboarding", json=body, headers={"RBT-TS": str(ts)})
+        assert response.status_code == 200
+
+    with TestClient(app) as client:
+        client.portal.call(app.state.services.db.create_schema)
+        new_wallet()  # the client address's bucket exists from here on
+        with contextlib.closing(sqlite3.connect(database)) as checkpointer:
+            checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        new_wallet()
+        wal = (tmp_path / "pages.db-wal").read_bytes()  # (the last connection to close removes it)
+    frame = 24 + int.from_bytes(wal[8:12], "big")  # the WAL header gives the page size
+    pages = [int.from_bytes(wal[at : at + 4], "big") for at in range(32, len(wal), frame)]
+    assert len(pages) == len(set(pages)) <= 12, pages

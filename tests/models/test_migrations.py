@@ -276,6 +276,8 @@ AT_0001 = (
     "VALUES ('bot', 7, 'bot', 'market_maker', 300, 4000000000)",
     "INSERT INTO notifications (id, profile_id, type, title, description, created_at) "
     "VALUES (9, 7, 'welcome', 'Welcome', '', 5)",
+    "INSERT INTO used_signatures (address, digest, expires_at) VALUES ('0xb', 'd1', 4000000000)",
+    "INSERT INTO rate_limit_buckets (key, full_at) VALUES ('ip:1', 1.5)",
 )
 ID_COLUMNS = {
     "profiles": ["id"],
@@ -307,7 +309,8 @@ async def select_all(db: Database, sql: str) -> list[tuple[Any, ...]]:
 
 
 def test_a_database_one_revision_behind_upgrades_with_its_data(empty_database_url: str) -> None:
-    """0001 → head: rows survive, ids become 64-bit, and sessions get their origin."""
+    """0001 → head: rows survive, ids become 64-bit, sessions get their origin, and SQLite's
+    text-keyed tables lose their rowids."""
 
     async def upgrade(db: Database) -> dict[str, Any]:
         async with db.engine.begin() as connection:
@@ -350,6 +353,18 @@ def test_a_database_one_revision_behind_upgrades_with_its_data(empty_database_ur
                 "SELECT id, profile_id, family_id, minted_from, api_key, family_started_at, "
                 "refresh_hash, revoked_at, replaced_by FROM auth_sessions ORDER BY id",
             ),
+            "ledger": await select_all(
+                db, "SELECT address, digest, expires_at FROM used_signatures"
+            ),
+            "buckets": await select_all(db, "SELECT key, full_at FROM rate_limit_buckets"),
+            "sqlite_schema": await select_all(db, "SELECT name, sql FROM sqlite_schema")
+            if db.dialect == "sqlite"
+            else [],
+            "key_lookup": await select_all(
+                db, "EXPLAIN QUERY PLAN SELECT id FROM auth_sessions WHERE api_key = 'k'"
+            )
+            if db.dialect == "sqlite"
+            else [],
         }
 
     state = on(empty_database_url, upgrade)
@@ -374,3 +389,11 @@ def test_a_database_one_revision_behind_upgrades_with_its_data(empty_database_ur
         ("old", 7, "old", None, None, None, None, None, None),
         ("root", 7, "root", "wallet_proof", None, 100, "h1", 200, "next"),
     ]
+    assert state["ledger"] == [("0xb", "d1", 4000000000)]
+    assert state["buckets"] == [("ip:1", 1.5)]
+    if not postgres:  # 0003: fewer pages per SQLite commit
+        schema = dict(state["sqlite_schema"])
+        for table in ("auth_sessions", "used_signatures", "rate_limit_buckets"):
+            assert schema[table].rstrip().endswith("WITHOUT ROWID"), schema[table]
+        assert schema["ix_auth_sessions_api_key"].endswith("WHERE api_key IS NOT NULL")
+        assert "ix_auth_sessions_api_key" in str(state["key_lookup"])  # still used by key
