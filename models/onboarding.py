@@ -186,7 +186,7 @@ async def _enter(
         buckets.append(wallet_bucket(config.rate_limit_per_wallet, wallet))
     now_s, now_us = int(now), int(now * 1_000_000)
     entry = ProfileEntry(wallet, request.exchange_id.lower(), request.profile_type, now_us)
-    admission = Admission(entry, buckets, proof, request.timestamp, now)
+    admission = Admission(entry, buckets, proof, request.timestamp, now, client)
     if request.is_client:
         async with db.transaction() as transaction:
             browser = _ClientSession(db, creds, now_s)
@@ -209,6 +209,8 @@ class Admission:
     proof: WalletProof
     expires_at: int
     now: float
+    client: Bucket | None = None
+    """The client address's bucket when `buckets` holds it (first)."""
 
 
 async def _admitted(
@@ -225,7 +227,7 @@ async def _admitted(
     the same round trip when everything was admitted and the profile was created, and the
     transaction commits there."""
     if db.dialect == "postgresql":
-        return await _admit_at_once(db, transaction, config, admission)
+        return await _admit_at_once(db, transaction, config, admission, finish)
     # SQLite: the three statements in one round trip; a refusal rolls back what followed it.
     buckets, single_use = admission.buckets, config.single_use_signatures
     steps = [take_step(db, buckets, admission.now)] if buckets else []
@@ -430,9 +432,67 @@ def _admit_statement(db: Database, buckets: int, single_use: bool) -> Any:
 
 
 async def _admit_at_once(
-    db: Database, transaction: Transaction, config: DomainConfig, admission: Admission
+    db: Database,
+    transaction: Transaction,
+    config: DomainConfig,
+    admission: Admission,
+    finish: Callable[[ProfileRecord], list[Step]] | None = None,
 ) -> tuple[ProfileRecord, bool]:
-    entry, buckets, now = admission.entry, admission.buckets, admission.now
+    """PostgreSQL. With `finish` (a browser session's INSERT) the client address's token is
+    taken by that INSERT's statement, the last before the COMMIT, not by the first: the
+    address's bucket is one row that all its concurrent onboardings update, and its lock is
+    held to the COMMIT, so taking it last keeps it for one round trip instead of three."""
+    buckets, now = admission.buckets, admission.now
+    client = admission.client if finish is not None else None
+    if client is not None:
+        buckets = [bucket for bucket in buckets if bucket is not client]
+    profile, created = await _admit_first(db, transaction, config, admission, buckets)
+    if finish is not None:
+        ((session, values),) = finish(profile)
+        if client is None:
+            transaction.later(session, values)
+        else:
+            await _take_client_token_with(db, transaction, client, now, values)
+    return profile, created
+
+
+async def _take_client_token_with(
+    db: Database,
+    transaction: Transaction,
+    client: Bucket,
+    now: float,
+    session_values: dict[str, Any],
+) -> None:
+    """PostgreSQL: the session's INSERT and the client address's token in one statement; a
+    refused token raises (the transaction, rolled back, writes neither)."""
+    statement = db.driver_statement(
+        "onboarding.session_and_client_token", lambda: _session_and_token_statement(db)
+    )
+    parameters = {**session_values, **take_parameters([client], now)}
+    (row,) = await transaction.rows(statement, parameters)
+    if not row["taken_0"]:
+        wait = await refused_wait(db, transaction, client[0], client[1], now)
+        raise refusal([client], {client[0]: wait}) or AssertionError("a refusal")
+
+
+def _session_and_token_statement(db: Database) -> Any:
+    taken = take_statement(db, 1).cte("taken")
+    inserted = _session_insert().returning(col(AuthSession.id)).cte("inserted")
+    return select(
+        select(func.count()).select_from(taken).scalar_subquery().label("taken_0"),
+        select(func.count()).select_from(inserted).scalar_subquery().label("inserted"),
+    )
+
+
+async def _admit_first(
+    db: Database,
+    transaction: Transaction,
+    config: DomainConfig,
+    admission: Admission,
+    buckets: list[Bucket],
+) -> tuple[ProfileRecord, bool]:
+    """PostgreSQL: `buckets`' tokens, the proof and the profile in the first statement."""
+    entry, now = admission.entry, admission.now
     single_use = config.single_use_signatures
     statement = db.driver_statement(
         f"onboarding.admit.{len(buckets)}.{single_use}",
@@ -455,17 +515,19 @@ async def _admit_at_once(
     return _profile(row), bool(row["created"])
 
 
+def _session_insert() -> Any:
+    """A session row's INSERT, every column a parameter of its name."""
+    columns = AuthSession.__table__.columns  # type: ignore[attr-defined]
+    return insert(AuthSession).values({c.name: bindparam(c.name) for c in columns})
+
+
 class _ClientSession:
     """A brand-new browser session: access JWT, single-use refresh token, HMAC secret. Its row
     is written with the COMMIT (nothing reads it back): on SQLite, for a new profile, `steps`
     makes it on the database thread, in the round trip that creates the profile."""
 
     def __init__(self, db: Database, creds: Credentials, now_s: int) -> None:
-        columns = AuthSession.__table__.columns  # type: ignore[attr-defined]
-        self._statement = db.driver_statement(
-            "onboarding.insert_session",
-            lambda: insert(AuthSession).values({c.name: bindparam(c.name) for c in columns}),
-        )
+        self._statement = db.driver_statement("onboarding.insert_session", _session_insert)
         self._creds, self._now_s = creds, now_s
         self._tokens: ClientTokens | None = None
 

@@ -393,3 +393,41 @@ def test_a_new_wallet_client_onboarding_writes_one_page_per_btree_it_must_touch(
     frame = 24 + int.from_bytes(wal[8:12], "big")  # the WAL header gives the page size
     pages = [int.from_bytes(wal[at : at + 4], "big") for at in range(32, len(wal), frame)]
     assert len(pages) == len(set(pages)) <= 12, pages
+
+
+def test_postgresql_takes_the_client_address_token_last(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every onboarding from one address updates that address's bucket row, whose lock is held
+    to the COMMIT. On PostgreSQL the token is taken by the session's INSERT, the last statement
+    before the COMMIT (one round trip of lock, not three); the wallet's goes first, with the
+    proof and the profile. SQLite has one writer at a time: there both go first."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+    send = Transaction._send
+
+    async def recorded(self: Transaction, steps: Any, end: Any, then: Any = None) -> Any:
+        sent.extend((statement.sql, parameters) for statement, parameters in steps)
+        return await send(self, steps, end, then)
+
+    monkeypatch.setattr(Transaction, "_send", recorded)
+    app = create_app(settings)
+    with TestClient(app, client=("198.51.100.7", 4000)) as client:
+        client.portal.call(app.state.services.db.create_schema)
+        sent.clear()
+        ok(onboard(client, **signed(Signer(), is_client=True)))
+    holding = [
+        index
+        for index, (_, parameters) in enumerate(sent)
+        if any(str(value).startswith("ip:") for value in parameters.values())
+    ]
+    wallet = [
+        index
+        for index, (_, parameters) in enumerate(sent)
+        if any(str(value).startswith("wallet:") for value in parameters.values())
+    ]
+    if settings.database_url.startswith("postgresql"):
+        assert holding == [len(sent) - 1], [sql for sql, _ in sent]
+        assert "INSERT INTO auth_sessions" in sent[-1][0]
+        assert wallet == [0]
+    else:
+        assert holding == wallet == [0]
