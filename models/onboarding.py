@@ -13,9 +13,10 @@ cannot make the service call the node.
 
 The transaction runs on a bare driver connection (`Database.transaction`; a market maker's, which
 adds an API key through the ORM, inside `Database.write`). For a new client it costs four round
-trips on PostgreSQL: one statement takes both tokens, spends the proof and gets or creates the
-profile (data-modifying CTEs), and the session row goes with the COMMIT, after the BEGIN: four
-statements. SQLite has no data-modifying CTEs: there the tokens, the ledger and the profile are
+trips on PostgreSQL: after the BEGIN, one statement takes the wallet's token, spends the proof
+and gets or creates the profile (data-modifying CTEs), the next inserts the session and takes the
+client address's token, then the COMMIT: four statements. The address's token goes last because
+its bucket is one row for all that address's onboardings, locked until the COMMIT. SQLite has no data-modifying CTEs: there the tokens, the ledger and the profile are
 three statements, sent with the BEGIN IMMEDIATE in one hop to the database thread; when they
 admit the attempt and create the profile, the session is made on that thread (JWTs, sealing:
 the write lock is held for them either way) and written with the COMMIT in the same hop: one
