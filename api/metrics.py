@@ -221,6 +221,7 @@ def _outcome(errors: list[Any] | None, key: str) -> str:
     for error in errors or ():
         if not error.path or error.path[0] == key:
             code = (error.extensions or {}).get("code")
-            known = isinstance(code, str) and code in _KNOWN_CODES
-            return code if known else "INTERNAL_SERVER_ERROR"
+            if isinstance(code, str) and code in _KNOWN_CODES:
+                return code
+            return "INTERNAL_SERVER_ERROR"
     return "OK"
