@@ -401,7 +401,9 @@ def _no_filters(_: Table, __: Page) -> tuple[list[ColumnElement[bool]], dict[str
 
 
 class Loaders:
-    """A request's loaders, each built when first used: a request reads one or two of them."""
+    """A request's loaders, each built when first used: a request reads one or two of them.
+    Built without subscripting the generic class (`KeysetPageLoader[Row](…)` makes an alias and
+    sets `__orig_class__` on every call)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -416,19 +418,20 @@ class Loaders:
 
     @functools.cached_property
     def order_history(self) -> KeysetPageLoader[OrderRow]:
-        return KeysetPageLoader[OrderRow](
-            self._db, Order, ("created_at", "id"), _order_filters, ORDERS
-        )
+        return KeysetPageLoader(self._db, Order, ("created_at", "id"), _order_filters, ORDERS)
 
     @functools.cached_property
     def notifications(self) -> KeysetPageLoader[NotificationRow]:
-        return KeysetPageLoader[NotificationRow](
+        return KeysetPageLoader(
             self._db, Notification, ("created_at", "id"), _notification_filters, NOTIFICATIONS
         )
 
     @functools.cached_property
     def api_keys(self) -> KeysetPageLoader[ApiKey]:
-        return KeysetPageLoader[ApiKey](self._db, ApiKey, ("created_at", "key"), _no_filters)
+        keys: KeysetPageLoader[ApiKey] = KeysetPageLoader(
+            self._db, ApiKey, ("created_at", "key"), _no_filters
+        )
+        return keys
 
     def know_empty(self, profile_id: int) -> None:
         """A profile created in this request has no rows yet: answer its lists without a query
