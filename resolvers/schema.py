@@ -10,11 +10,12 @@ from types import TracebackType
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, MiddlewareManager
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.utils.await_maybe import await_maybe
 
 from .admin import AdminMutation, AdminQuery
 from .api_keys import ApiKeyMutation
@@ -153,6 +154,19 @@ class _Runner(SchemaExtensionsRunner):
     def executing(self) -> Any:
         return self._phase("on_execute")
 
+    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
+        """strawberry's, without awaiting the `{}` of every extension that has no results."""
+        data: dict[str, Any] = {}
+        for extension in self.extensions:
+            if type(extension).get_results is not SchemaExtension.get_results:
+                data.update(await await_maybe(extension.get_results()))
+        data.update(ctx.extensions_results)
+        return data
+
+
+_NO_MIDDLEWARE = MiddlewareManager()
+"""Holds nothing, so one serves every request whose extensions have no `resolve` hook."""
+
 
 @strawberry.type
 class Query(ExchangeQuery, SessionQuery, AdminQuery):
@@ -181,6 +195,11 @@ class Schema(strawberry.Schema):
         if all(_hooks(type(extension)) is not None for extension in extensions):
             return _Runner(execution_context, extensions)
         return super().create_extensions_runner(execution_context, extensions)
+
+    def _get_middleware_manager(self, extensions: list[SchemaExtension]) -> MiddlewareManager:
+        if any(extension._implements_resolve() for extension in extensions):
+            return super()._get_middleware_manager(extensions)
+        return _NO_MIDDLEWARE
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

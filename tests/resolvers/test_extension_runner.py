@@ -82,3 +82,28 @@ def test_a_hook_failing_on_the_way_out_fails_the_operation() -> None:
     result = asyncio.run(schema.execute("{ serverTime }", context_value=_Ctx()))
     assert result.data is None
     assert [error.message for error in result.errors or ()] == ["hook failed"]
+
+
+def test_results_and_resolve_hooks_of_extensions_still_count() -> None:
+    """Extensions without results or `resolve` hooks are skipped; ones with them are not."""
+
+    class Results(SchemaExtension):
+        def get_results(self) -> dict[str, object]:
+            return {"seen": True}
+
+    resolved: list[str] = []
+
+    class Watching(SchemaExtension):
+        def resolve(self, _next, root, info, *args, **kwargs):  # type: ignore[no-untyped-def]
+            resolved.append(info.field_name)
+            return _next(root, info, *args, **kwargs)
+
+    plain = build_schema()
+    schema = build_schema(extensions=(Results, Watching))
+    quiet = asyncio.run(plain.execute("{ serverTime }", context_value=_Ctx()))
+    assert quiet.errors is None
+    assert quiet.extensions == {}
+    result = asyncio.run(schema.execute("{ serverTime }", context_value=_Ctx()))
+    assert result.errors is None
+    assert result.extensions == {"seen": True}
+    assert resolved == ["serverTime"]
