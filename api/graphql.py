@@ -95,10 +95,12 @@ def is_admin(token: str | None, admin_token: str | None) -> bool:
     return hmac.compare_digest(token.encode(), admin_token.encode())
 
 
+@functools.lru_cache(maxsize=64)
 def negotiate(accept: str | None) -> str | None:
     """The media type to answer with, or None when `accept` allows neither of ours.
 
     Highest q wins; at equal q a named type beats a wildcard, and the GraphQL type beats JSON.
+    Remembered by header value (bounded, as `is_json_utf8`): clients send the same few.
     """
     if accept is None or not accept.strip():
         return JSON
@@ -237,8 +239,12 @@ class GraphQLView(GraphQL[Context, None]):
         return response
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
-        """Carries the negotiated media type to `create_response`; 406 before any work is done."""
-        sub_response = await super().get_sub_response(request)
+        """Carries the negotiated media type to `create_response`; 406 before any work is done.
+
+        strawberry's own is an empty `Response` without a status and with its Content-Length
+        deleted; a 204 is made without one, so there is nothing to delete."""
+        sub_response = Response(status_code=204)
+        sub_response.status_code = None  # type: ignore[assignment]
         media_type = negotiate(request.headers.get("accept"))
         if media_type is None and not (
             isinstance(request, Request)
