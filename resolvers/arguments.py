@@ -220,6 +220,8 @@ class _Fallback(Exception):
 
 
 Coerce = Callable[[Any], Any]
+_REQUIRED: Any = object()
+"""An input field without a default that must be given."""
 _MOST_NESTED = 20
 """Input object types nested deeper than this (or recursive ones) take graphql-core's path."""
 
@@ -278,27 +280,26 @@ def _coercer(type_: GraphQLInputType, depth: int = 0) -> Coerce | None:
         coerce_field = _coercer(field.type, depth + 1)
         if coerce_field is None:
             return None
-        fields.append((name, field.out_name or name, field, coerce_field))
-    known, out_type = type_.fields, type_.out_type
+        try:  # graphql-core's own, memoized on the field: the same object for every request
+            default = _REQUIRED if is_required_input_field(field) else coerce_default_value(field)
+        except Exception:  # an invalid default: graphql-core says so
+            return None
+        fields.append((name, field.out_name or name, coerce_field, default))
+    known, out_type = type_.fields.keys(), type_.out_type
 
     def input_object(value: Any) -> Any:
         if value is None:
             return None
-        if type(value) is not dict or any(name not in known for name in value):
+        if type(value) is not dict or not value.keys() <= known:
             raise _Fallback
         coerced: dict[str, Any] = {}
-        for name, out_name, field, coerce_field in fields:
+        for name, out_name, coerce_field, default in fields:
             if name in value:
                 coerced[out_name] = coerce_field(value[name])
-            elif is_required_input_field(field):
+            elif default is _REQUIRED:
                 raise _Fallback
-            else:
-                try:
-                    default = coerce_default_value(field)
-                except Exception as error:
-                    raise _Fallback from error
-                if default is not Undefined:
-                    coerced[out_name] = default
+            elif default is not Undefined:
+                coerced[out_name] = default
         return out_type(coerced)
 
     return input_object
