@@ -95,10 +95,12 @@ def is_admin(token: str | None, admin_token: str | None) -> bool:
     return hmac.compare_digest(token.encode(), admin_token.encode())
 
 
+@functools.lru_cache(maxsize=64)
 def negotiate(accept: str | None) -> str | None:
     """The media type to answer with, or None when `accept` allows neither of ours.
 
     Highest q wins; at equal q a named type beats a wildcard, and the GraphQL type beats JSON.
+    Remembered by header value (bounded, as `is_json_utf8`): clients send the same few.
     """
     if accept is None or not accept.strip():
         return JSON
@@ -168,6 +170,9 @@ class GraphQLView(GraphQL[Context, None]):
             allow_queries_via_get=True,
             subscription_protocols=(),
         )
+        # What `_run_http` leaves out of strawberry's `run` must stay off.
+        assert not self._stream_transport_map
+        assert not schema.config.enable_experimental_incremental_execution
 
     @classmethod
     def from_settings(cls, settings: Settings, *, observers: tuple[Any, ...] = ()) -> GraphQLView:
@@ -182,10 +187,40 @@ class GraphQLView(GraphQL[Context, None]):
             return
         request = Request(scope, receive)
         try:
-            response = await self.run(request)
+            response = await self._run_http(request)
         except HTTPException as error:
             response = self._refusal(request, error.status_code, error.reason)
         await response(scope, receive, send)
+
+    async def _run_http(self, request: Request) -> Response:
+        """strawberry's `run` for an HTTP request: the same steps in the same order, without
+        the branches this view has switched off (WebSockets, streaming transports, incremental
+        delivery, batches, which `parse_http_body` refuses; the root value, always None), whose
+        checks (one an `isinstance` against a `Protocol`) cost as much as some of the steps."""
+        request_adapter = self.request_adapter_class(request)
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, response=sub_response)
+        if not self.is_request_allowed(request_adapter):
+            raise HTTPException(405, "GraphQL only supports GET and POST requests.")
+        if self.should_render_graphql_ide(request_adapter):
+            if self.graphql_ide:
+                return await self.render_graphql_ide(request)
+            raise HTTPException(404, "Not Found")
+        try:
+            request_data = await self.parse_http_body(request_adapter)
+        except json.JSONDecodeError as error:
+            raise HTTPException(400, "Unable to parse request body as JSON") from error
+        except KeyError as error:
+            raise HTTPException(400, "File(s) missing in form data") from error
+        if not isinstance(request_data, GraphQLRequestData):
+            raise HTTPException(400, "Batching is not enabled")
+        result = await self.execute_single(
+            request, request_adapter, sub_response, context, None, request_data
+        )
+        response_data = await self.process_result(request, result)
+        if result.errors:
+            self._handle_errors(result.errors, response_data)
+        return self.create_response(response_data, sub_response)
 
     def _refusal(self, request: Request, status: int, reason: str) -> Response:
         """A refusal of the HTTP request itself, still as a GraphQL response with a code."""
@@ -204,8 +239,12 @@ class GraphQLView(GraphQL[Context, None]):
         return response
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
-        """Carries the negotiated media type to `create_response`; 406 before any work is done."""
-        sub_response = await super().get_sub_response(request)
+        """Carries the negotiated media type to `create_response`; 406 before any work is done.
+
+        strawberry's own is an empty `Response` without a status and with its Content-Length
+        deleted; a 204 is made without one, so there is nothing to delete."""
+        sub_response = Response(status_code=204)
+        sub_response.status_code = None  # type: ignore[assignment]
         media_type = negotiate(request.headers.get("accept"))
         if media_type is None and not (
             isinstance(request, Request)

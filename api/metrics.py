@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import FieldNode, OperationDefinitionNode
+from graphql import DocumentNode, FieldNode, OperationDefinitionNode
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -147,12 +147,13 @@ class GraphQLMetrics(SchemaExtension):
         yield
         context = self.execution_context
         name = _operation_label(context.operation_name)
-        kind = _operation_type(context)
-        errors = context.result.errors if context.result is not None else None
+        kind, onboard_keys = _operation_facts(context)
+        result = context.result
+        errors = result.errors if result is not None else None
         _child(GRAPHQL_OPERATIONS, name, kind, "error" if errors else "ok").inc()
         _child(GRAPHQL_DURATION, name, kind).observe(time.perf_counter() - started)
-        for key in _onboard_response_keys(context):
-            record_onboard_outcome(_outcome(context, key))
+        for key in onboard_keys:
+            record_onboard_outcome(_outcome(errors, key))
 
 
 def _operation_label(name: str | None) -> str:
@@ -164,6 +165,29 @@ def _operation_label(name: str | None) -> str:
         return "other"
     _operation_names.add(name)
     return name
+
+
+_Facts = tuple[str, tuple[str, ...]]
+_facts: dict[tuple[int, str | None], tuple[DocumentNode, _Facts]] = {}
+_MAX_FACTS = 1024
+
+
+def _operation_facts(context: ExecutionContext) -> _Facts:
+    """The operation's type and its root `onboard` response keys, found once per (document,
+    operation name): the parsed document comes back from the parser cache for the same text.
+    Each entry holds its document, so its id cannot be reused while kept; bounded."""
+    document = context.graphql_document
+    if document is None:
+        return "unknown", ()
+    key = (id(document), context.operation_name)
+    kept = _facts.get(key)
+    if kept is not None and kept[0] is document:
+        return kept[1]
+    facts = _operation_type(context), tuple(_onboard_response_keys(context))
+    if len(_facts) >= _MAX_FACTS:
+        _facts.clear()
+    _facts[key] = (document, facts)
+    return facts
 
 
 def _operation_type(context: ExecutionContext) -> str:
@@ -190,11 +214,14 @@ def _onboard_response_keys(context: ExecutionContext) -> list[str]:
     ]
 
 
-def _outcome(context: ExecutionContext, key: str) -> str:
-    result = context.result
-    for error in (result.errors or []) if result is not None else []:
+_KNOWN_CODES = frozenset(member.value for member in ErrorCode)
+
+
+def _outcome(errors: list[Any] | None, key: str) -> str:
+    for error in errors or ():
         if not error.path or error.path[0] == key:
             code = (error.extensions or {}).get("code")
-            known = {member.value for member in ErrorCode}
-            return code if isinstance(code, str) and code in known else "INTERNAL_SERVER_ERROR"
+            if isinstance(code, str) and code in _KNOWN_CODES:
+                return code
+            return "INTERNAL_SERVER_ERROR"
     return "OK"

@@ -13,6 +13,7 @@ ORM rows (few per profile, and `models.api_keys` works on them).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -400,16 +401,37 @@ def _no_filters(_: Table, __: Page) -> tuple[list[ColumnElement[bool]], dict[str
 
 
 class Loaders:
+    """A request's loaders, each built when first used: a request reads one or two of them.
+    Built without subscripting the generic class (`KeysetPageLoader[Row](…)` makes an alias and
+    sets `__orig_class__` on every call)."""
+
     def __init__(self, db: Database) -> None:
-        self.open_orders = OpenOrdersByProfileLoader(db)
-        self.open_positions = OpenPositionsByProfileLoader(db)
-        self.order_history = KeysetPageLoader[OrderRow](
-            db, Order, ("created_at", "id"), _order_filters, ORDERS
+        self._db = db
+
+    @functools.cached_property
+    def open_orders(self) -> OpenOrdersByProfileLoader:
+        return OpenOrdersByProfileLoader(self._db)
+
+    @functools.cached_property
+    def open_positions(self) -> OpenPositionsByProfileLoader:
+        return OpenPositionsByProfileLoader(self._db)
+
+    @functools.cached_property
+    def order_history(self) -> KeysetPageLoader[OrderRow]:
+        return KeysetPageLoader(self._db, Order, ("created_at", "id"), _order_filters, ORDERS)
+
+    @functools.cached_property
+    def notifications(self) -> KeysetPageLoader[NotificationRow]:
+        return KeysetPageLoader(
+            self._db, Notification, ("created_at", "id"), _notification_filters, NOTIFICATIONS
         )
-        self.notifications = KeysetPageLoader[NotificationRow](
-            db, Notification, ("created_at", "id"), _notification_filters, NOTIFICATIONS
+
+    @functools.cached_property
+    def api_keys(self) -> KeysetPageLoader[ApiKey]:
+        keys: KeysetPageLoader[ApiKey] = KeysetPageLoader(
+            self._db, ApiKey, ("created_at", "key"), _no_filters
         )
-        self.api_keys = KeysetPageLoader[ApiKey](db, ApiKey, ("created_at", "key"), _no_filters)
+        return keys
 
     def know_empty(self, profile_id: int) -> None:
         """A profile created in this request has no rows yet: answer its lists without a query

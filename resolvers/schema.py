@@ -10,11 +10,12 @@ from types import TracebackType
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, MiddlewareManager
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.utils.await_maybe import await_maybe
 
 from .admin import AdminMutation, AdminQuery
 from .api_keys import ApiKeyMutation
@@ -91,13 +92,14 @@ def _hooks(extension_class: type[SchemaExtension]) -> dict[str, Hook] | None:
 class _Phase:
     """One phase's hooks, entered in order and left in reverse, as strawberry's own context
     managers do, without inspecting every extension again or an async exit stack per phase.
-    A phase with one hook (or none: most of them) calls it without a stack."""
+    A phase with one hook (most of them) or two (production's operation phase: metrics around
+    error shaping) calls them as one or two nested `with` statements would; more take a stack."""
 
     __slots__ = ("_managers", "_stack")
 
     def __init__(self, managers: list[AbstractContextManager[None]]) -> None:
         self._managers = managers
-        self._stack = contextlib.ExitStack() if len(managers) > 1 else None
+        self._stack = contextlib.ExitStack() if len(managers) > 2 else None
 
     def __enter__(self) -> None:
         stack = self._stack
@@ -114,10 +116,22 @@ class _Phase:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        stack = self._stack
+        stack, managers = self._stack, self._managers
         if stack is not None:
             return stack.__exit__(kind, error, tb)
-        return self._managers[0].__exit__(kind, error, tb) if self._managers else None
+        if len(managers) < 2:
+            return managers[0].__exit__(kind, error, tb) if managers else None
+        outer, inner = managers
+        try:
+            swallowed = inner.__exit__(kind, error, tb)
+        except BaseException as raised:  # what the outer `with` sees
+            if outer.__exit__(type(raised), raised, raised.__traceback__):
+                return True
+            raise
+        if swallowed:
+            outer.__exit__(None, None, None)
+            return True
+        return outer.__exit__(kind, error, tb)
 
     async def __aenter__(self) -> None:
         self.__enter__()
@@ -153,6 +167,19 @@ class _Runner(SchemaExtensionsRunner):
     def executing(self) -> Any:
         return self._phase("on_execute")
 
+    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
+        """strawberry's, without awaiting the `{}` of every extension that has no results."""
+        data: dict[str, Any] = {}
+        for extension in self.extensions:
+            if type(extension).get_results is not SchemaExtension.get_results:
+                data.update(await await_maybe(extension.get_results()))
+        data.update(ctx.extensions_results)
+        return data
+
+
+_NO_MIDDLEWARE = MiddlewareManager()
+"""Holds nothing, so one serves every request whose extensions have no `resolve` hook."""
+
 
 @strawberry.type
 class Query(ExchangeQuery, SessionQuery, AdminQuery):
@@ -181,6 +208,11 @@ class Schema(strawberry.Schema):
         if all(_hooks(type(extension)) is not None for extension in extensions):
             return _Runner(execution_context, extensions)
         return super().create_extensions_runner(execution_context, extensions)
+
+    def _get_middleware_manager(self, extensions: list[SchemaExtension]) -> MiddlewareManager:
+        if any(extension._implements_resolve() for extension in extensions):
+            return super()._get_middleware_manager(extensions)
+        return _NO_MIDDLEWARE
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

@@ -171,3 +171,30 @@ def test_legacy_onboardings_count_in_the_same_outcomes(client: TestClient) -> No
     assert delta(before, after, "onboarding_onboard_outcomes_total", code="OK") == 1
     replayed = delta(before, after, "onboarding_onboard_outcomes_total", code="SIGNATURE_REPLAYED")
     assert replayed == 1
+
+
+def test_an_operations_facts_are_found_once_per_document_and_name(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The root `onboard` keys and the type are found once per (document, operation name), and
+    each name of one document still gets its own."""
+    monkeypatch.setattr(api.metrics, "_facts", {})
+    walks: list[str | None] = []
+    walk = api.metrics._onboard_response_keys
+
+    def counted(context: object) -> list[str]:
+        walks.append(getattr(context, "operation_name", None))
+        return walk(context)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api.metrics, "_onboard_response_keys", counted)
+    document = "query A { serverTime } mutation B { logout }"
+    before = scrape(client)
+    for _ in range(3):
+        client.post("/graphql", json={"query": document, "operationName": "A"})
+    client.post("/graphql", json={"query": document, "operationName": "B"})
+    after = scrape(client)
+    assert walks == ["A", "B"]
+    labels = {"operation": "A", "type": "query", "outcome": "ok"}
+    assert delta(before, after, "onboarding_graphql_operations_total", **labels) == 3
+    labels = {"operation": "B", "type": "mutation", "outcome": "error"}
+    assert delta(before, after, "onboarding_graphql_operations_total", **labels) == 1

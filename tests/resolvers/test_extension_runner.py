@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 
+import pytest
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 
 from resolvers.schema import build_schema
@@ -82,3 +85,76 @@ def test_a_hook_failing_on_the_way_out_fails_the_operation() -> None:
     result = asyncio.run(schema.execute("{ serverTime }", context_value=_Ctx()))
     assert result.data is None
     assert [error.message for error in result.errors or ()] == ["hook failed"]
+
+
+def test_results_and_resolve_hooks_of_extensions_still_count() -> None:
+    """Extensions without results or `resolve` hooks are skipped; ones with them are not."""
+
+    class Results(SchemaExtension):
+        def get_results(self) -> dict[str, object]:
+            return {"seen": True}
+
+    resolved: list[str] = []
+
+    class Watching(SchemaExtension):
+        def resolve(self, _next, root, info, *args, **kwargs):  # type: ignore[no-untyped-def]
+            resolved.append(info.field_name)
+            return _next(root, info, *args, **kwargs)
+
+    plain = build_schema()
+    schema = build_schema(extensions=(Results, Watching))
+    quiet = asyncio.run(plain.execute("{ serverTime }", context_value=_Ctx()))
+    assert quiet.errors is None
+    assert quiet.extensions == {}
+    result = asyncio.run(schema.execute("{ serverTime }", context_value=_Ctx()))
+    assert result.errors is None
+    assert result.extensions == {"seen": True}
+    assert resolved == ["serverTime"]
+
+
+def _failing_operation(log: list[str]) -> type[SchemaExtension]:
+    class FailingOperation(SchemaExtension):
+        def on_operation(self) -> Iterator[None]:
+            log.append("failing entered")
+            yield
+            log.append("failing leaving")
+            raise RuntimeError("hook failed")
+
+    return FailingOperation
+
+
+def test_two_operation_hooks_nest_and_a_failing_one_fails_the_operation() -> None:
+    """Production's operation phase has two hooks (metrics around error shaping): they nest as
+    two `with` statements, whichever of them fails on the way out."""
+    for place in ("observers", "extensions"):
+        log: list[str] = []
+        failing = {place: (_failing_operation(log),)}
+        schema = build_schema(**failing)  # type: ignore[arg-type]
+        result = asyncio.run(schema.execute("{ serverTime }", context_value=_Ctx()))
+        assert result.data is None, place
+        assert [error.message for error in result.errors or ()] == ["hook failed"], place
+        assert log == ["failing entered", "failing leaving"], place
+
+    log = []
+    schema = build_schema(observers=(_recording("outer", log),))
+    result = asyncio.run(schema.execute("{ serverTime }", context_value=_Ctx()))
+    assert result.errors is None
+    assert log[0] == "outer operation"
+    assert log[-1] == "outer operation done"
+
+
+def test_an_operation_hook_that_swallows_an_error_swallows_it_in_either_place() -> None:
+    """As with two `with` statements: a refusal raised inside the operation phase (no query)
+    is swallowed by a hook that swallows it, inner or outer (strawberry then has no result)."""
+
+    class Swallowing(SchemaExtension):
+        def on_operation(self) -> Iterator[None]:
+            with contextlib.suppress(Exception):
+                yield
+
+    for place in ("observers", "extensions"):
+        schema = build_schema(**{place: (Swallowing,)})  # type: ignore[arg-type]
+        with pytest.raises(UnboundLocalError):
+            asyncio.run(schema.execute(None, context_value=_Ctx()))
+    with pytest.raises(MissingQueryError):
+        asyncio.run(build_schema().execute(None, context_value=_Ctx()))

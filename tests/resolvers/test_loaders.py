@@ -209,3 +209,17 @@ def test_records_decode_decimals_as_the_column_type_would() -> None:
     )[0]
     assert (order.price, order.trigger_price, order.size_percent) == (None, Decimal("2.5"), None)
     assert (order.created_at, order.timestamp) == (1, 3)
+
+
+def test_a_requests_loaders_are_built_when_first_used_and_then_kept() -> None:
+    """A request reads one or two lists: building all five loaders for each was wasted work."""
+    names = ("open_orders", "open_positions", "order_history", "notifications", "api_keys")
+
+    async def scenario() -> None:
+        loaders = Loaders(Database("sqlite+aiosqlite:///:memory:"))
+        assert not any(name in vars(loaders) for name in names)
+        first = loaders.notifications
+        assert loaders.notifications is first
+        assert [name for name in names if name in vars(loaders)] == ["notifications"]
+
+    asyncio.run(scenario())
