@@ -16,8 +16,10 @@ adds an API key through the ORM, inside `Database.write`). For a new client it c
 trips on PostgreSQL: after the BEGIN, one statement takes the wallet's token, spends the proof
 and gets or creates the profile (data-modifying CTEs), the next inserts the session and takes the
 client address's token, then the COMMIT: four statements. The address's token goes last because
-its bucket is one row for all that address's onboardings, locked until the COMMIT. SQLite has no data-modifying CTEs: there the tokens, the ledger and the profile are
-three statements, sent with the BEGIN IMMEDIATE in one hop to the database thread; when they
+its bucket is one row for all that address's onboardings, locked until the COMMIT. SQLite has
+no data-modifying CTEs: there the tokens, the ledger and the profile are three statements, sent
+with the BEGIN IMMEDIATE in one hop to the database thread (one writer at a time: no row lock
+to keep short); when they
 admit the attempt and create the profile, the session is made on that thread (JWTs, sealing:
 the write lock is held for them either way) and written with the COMMIT in the same hop: one
 round trip, six statements (see `models.db` for what a round trip is on each engine). An
