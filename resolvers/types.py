@@ -224,9 +224,9 @@ class ProfileNode:
     async def _compute_account(self, info: Info) -> AccountFigures:
         loaders = info.context.loaders
         positions, orders = await asyncio.gather(
-            loaders.open_positions.load(self._id), loaders.open_orders.load(self._id)
+            loaders.open_positions.load(self._id), loaders.open_orders.resting(self._id)
         )
-        return self._math(info).account(positions, orders)
+        return self._math(info).account(positions, orders.all)
 
     async def _paged(
         self,
@@ -350,8 +350,8 @@ class ProfileNode:
         return [] if self.created else cast("list[OrderNode]", self._orders(info))
 
     async def _orders(self, info: Info) -> list[OrderNode]:
-        rows = await info.context.loaders.open_orders.load(self._id)
-        return [OrderNode.of(row) for row in rows[:EMBEDDED_ORDERS]]
+        orders = await info.context.loaders.open_orders.resting(self._id)
+        return [OrderNode.of(row) for row in orders.newest[:EMBEDDED_ORDERS]]
 
     @direct_field(
         description=(
