@@ -6,7 +6,8 @@ import asyncio
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, Any, cast
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar, cast
 
 import strawberry
 
@@ -48,6 +49,7 @@ ApiKeyStatusEnum = strawberry.enum(enums.ApiKeyStatus, name="ApiKeyStatus")
 PositionStatusEnum = strawberry.enum(enums.PositionStatus, name="PositionStatus")
 
 Info = strawberry.Info[Context, None]
+E = TypeVar("E", bound=StrEnum)
 MARKET_ID = checked(optional(lambda market_id: check_text(market_id, "marketId", 64)))
 AFTER_ORDER = checked(optional(decode_order_cursor))
 AFTER_NOTIFICATION = checked(optional(decode_notification_cursor))
@@ -101,29 +103,40 @@ class OrderNode:
 
     @classmethod
     def of(cls, row: OrderRow) -> OrderNode:
+        # A response shows up to 100: each enum by one lookup, each column by name.
         return cls(
             id=strawberry.ID(row.id),
             profile_id=strawberry.ID(str(row.profile_id)),
-            order_type=enums.OrderType(row.order_type),
-            side=enums.Side(row.side),
-            status=enums.OrderStatus(row.status),
-            time_in_force=enums.TimeInForce(row.time_in_force),
-            **_copied(
-                row,
-                "client_order_id",
-                "market_id",
-                "price",
-                "trigger_price",
-                "size",
-                "initial_size",
-                "total_filled_size",
-                "size_percent",
-                "reason",
-                "created_at",
-                "updated_at",
-                "timestamp",
-            ),
+            order_type=_ORDER_TYPES.get(row.order_type) or enums.OrderType(row.order_type),
+            side=_SIDES.get(row.side) or enums.Side(row.side),
+            status=_ORDER_STATUSES.get(row.status) or enums.OrderStatus(row.status),
+            time_in_force=_TIMES_IN_FORCE.get(row.time_in_force)
+            or enums.TimeInForce(row.time_in_force),
+            client_order_id=row.client_order_id,
+            market_id=row.market_id,
+            price=row.price,
+            trigger_price=row.trigger_price,
+            size=row.size,
+            initial_size=row.initial_size,
+            total_filled_size=row.total_filled_size,
+            size_percent=row.size_percent,
+            reason=row.reason,
+            created_at=Int64(row.created_at),
+            updated_at=Int64(row.updated_at),
+            timestamp=Int64(row.timestamp),
         )
+
+
+def _members(enum: type[E]) -> dict[str, E]:
+    """An enum's members by value: `enum(value)` costs two Python calls, and stays the
+    fallback, so an unknown value is refused as before."""
+    return {member.value: member for member in enum}
+
+
+_ORDER_TYPES = _members(enums.OrderType)
+_SIDES = _members(enums.Side)
+_ORDER_STATUSES = _members(enums.OrderStatus)
+_TIMES_IN_FORCE = _members(enums.TimeInForce)
 
 
 @strawberry.type(
@@ -147,7 +160,7 @@ class PositionNode:
         return cls(
             id=strawberry.ID(row.id),
             profile_id=strawberry.ID(str(row.profile_id)),
-            side=enums.Side(row.side),
+            side=_SIDES.get(row.side) or enums.Side(row.side),
             **_copied(row, "market_id", "size", "entry_price", "fair_price"),
             **_copied(figures, "notional", "unrealized_pnl", "margin", "liquidation_price"),
         )
@@ -224,9 +237,9 @@ class ProfileNode:
     async def _compute_account(self, info: Info) -> AccountFigures:
         loaders = info.context.loaders
         positions, orders = await asyncio.gather(
-            loaders.open_positions.load(self._id), loaders.open_orders.load(self._id)
+            loaders.open_positions.load(self._id), loaders.open_orders.resting(self._id)
         )
-        return self._math(info).account(positions, orders)
+        return self._math(info).account(positions, orders.all)
 
     async def _paged(
         self,
@@ -350,8 +363,8 @@ class ProfileNode:
         return [] if self.created else cast("list[OrderNode]", self._orders(info))
 
     async def _orders(self, info: Info) -> list[OrderNode]:
-        rows = await info.context.loaders.open_orders.load(self._id)
-        return [OrderNode.of(row) for row in rows[:EMBEDDED_ORDERS]]
+        orders = await info.context.loaders.open_orders.resting(self._id)
+        return [OrderNode.of(row) for row in orders.newest[:EMBEDDED_ORDERS]]
 
     @direct_field(
         description=(

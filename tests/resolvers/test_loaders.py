@@ -13,10 +13,11 @@ from strawberry.schema.config import StrawberryConfig
 
 from models.config import DomainConfig
 from models.db import Database
+from models.pagination import EMBEDDED_ORDERS
 from models.sessions import Credentials
 from models.tables import Notification, Order, Position, Profile
 from resolvers.context import Context
-from resolvers.loaders import ORDERS, POSITIONS, Loaders, PositionRow
+from resolvers.loaders import ORDERS, POSITIONS, Loaders, PositionRow, RestingOrders
 from resolvers.scalars import SCALAR_MAP
 from resolvers.types import Info, ProfileNode
 from tests.pages import nodes
@@ -223,3 +224,49 @@ def test_a_requests_loaders_are_built_when_first_used_and_then_kept() -> None:
         assert [name for name in names if name in vars(loaders)] == ["notifications"]
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("count", [0, 96, 97, 98, 250])
+def test_resting_orders_as_shown_agree_with_every_row_whole(database_url: str, count: int) -> None:
+    """`resting` reads the newest whole and the older as 5 columns, split by `created_at`:
+    the same orders in the same order as `load`, whatever straddles the split (a run of ties
+    across the 100th, closed orders in between). With `_fill`'s three, 97 make 100."""
+
+    async def scenario() -> tuple[list[Any], RestingOrders, int]:
+        db = Database(database_url)
+        try:
+            await db.create_schema()
+            (profile_id,) = await _fill(db, 1)  # three orders created at 0
+            async with db.write() as session:
+                for n in range(count):
+                    session.add(
+                        Order(
+                            id=f"r{n:03}",
+                            profile_id=profile_id,
+                            market_id="ETH-USD" if n % 2 else "BTC-USD",
+                            side="long",
+                            status="closed" if n % 7 == 3 and n > 110 else "placed",
+                            price=None if n % 5 == 0 else Decimal(n) + Decimal("0.5"),
+                            trigger_price=Decimal(n) if n % 10 == 0 else None,
+                            size=Decimal("0.25"),
+                            created_at=1900 if 96 <= n <= 104 else 2000 - n,
+                        )
+                    )
+            whole = await Loaders(db).open_orders.load(profile_id)
+            loaders = Loaders(db)
+            resting = await loaders.open_orders.resting(profile_id)
+            return whole, resting, len(await loaders.open_orders.load_many([profile_id]))
+        finally:
+            await db.dispose()
+
+    whole, resting, _ = asyncio.run(scenario())
+    assert len(whole) == 3 + count - len([n for n in range(count) if n % 7 == 3 and n > 110])
+    assert [o.id for o in resting.newest[:EMBEDDED_ORDERS]] == [
+        o.id for o in whole[:EMBEDDED_ORDERS]
+    ]
+    assert resting.newest == whole[: len(resting.newest)]
+    assert len(resting.all) == len(whole)
+    figures = ("market_id", "price", "size", "trigger_price", "created_at")
+    assert [[getattr(o, name) for name in figures] for o in resting.all] == [
+        [getattr(o, name) for name in figures] for o in whole
+    ]
