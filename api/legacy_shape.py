@@ -35,7 +35,14 @@ from models.pagination import EMBEDDED_NOTIFICATIONS, EMBEDDED_ORDERS, EMBEDDED_
 from models.profiles import ProfileMath
 from models.sessions import ClientTokens
 from models.tables import ProfileFields
-from resolvers.loaders import Loaders, NotificationRow, OrderRow, Page, PositionRow
+from resolvers.loaders import (
+    Loaders,
+    NotificationRow,
+    OrderRow,
+    Page,
+    PositionRow,
+    RestingOrders,
+)
 
 from .observability import as_json_dumps_would
 from .settings import LegacyDecimals
@@ -102,18 +109,18 @@ async def profile_json(
     """The seed's `profile`: figures from `ProfileMath`, rows through the GraphQL loaders.
     A profile `created` by this very request has no rows: its lists cost no query."""
     assert profile.id is not None
-    orders: list[OrderRow] = []
+    orders = RestingOrders([], [])
     positions: list[PositionRow] = []
     notifications: list[NotificationRow] = []
     if not created:
         loaders = Loaders(db)
         orders, positions, notifications = await asyncio.gather(
-            loaders.open_orders.load(profile.id),
+            loaders.open_orders.resting(profile.id),
             loaders.open_positions.load(profile.id),
             loaders.notifications.page(Page(profile_id=profile.id, limit=EMBEDDED_NOTIFICATIONS)),
         )
     math = ProfileMath(profile, config)
-    figures = math.account(positions, orders)
+    figures = math.account(positions, orders.all)
     return {
         "account_equity": figures.account_equity,
         "account_leverage": figures.account_leverage,
@@ -126,7 +133,7 @@ async def profile_json(
         "last_liq_check": profile.last_liq_check,
         "last_update": profile.last_update,
         "leverage": math.leverage_by_market(),
-        "orders": [_order(row) for row in orders[:EMBEDDED_ORDERS]],
+        "orders": [_order(row) for row in orders.newest[:EMBEDDED_ORDERS]],
         "positions": [_position(row, math.position(row)) for row in positions[:EMBEDDED_POSITIONS]],
         "profile_notifications": [_notification(row) for row in notifications],
         "profile_type": profile.profile_type,

@@ -212,6 +212,7 @@ def test_embedded_lists_are_capped_newest_first_on_both_routes(
     legacy = ok_item(onboard_rest(client, signer, is_client=True, ts=fresh_timestamp(200)))
     profile = legacy["profile"]
     assert [order["id"] for order in profile["orders"]] == newest_orders
+    assert Decimal(str(profile["total_order_margin"])) == Decimal(me["totalOrderMargin"])
     titles = [n["title"] for n in profile["profile_notifications"]]
     assert titles == [f"n{n}" for n in reversed(range(5, EMBEDDED_NOTIFICATIONS + 5))]
 
