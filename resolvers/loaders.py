@@ -478,6 +478,9 @@ def _no_filters(_: Table, __: Page) -> tuple[list[ColumnElement[bool]], dict[str
     return [], {}
 
 
+ListLoader = TypeVar("ListLoader", OpenOrdersByProfileLoader, OpenPositionsByProfileLoader)
+
+
 class Loaders:
     """A request's loaders, each built when first used: a request reads one or two of them.
     Built without subscripting the generic class (`KeysetPageLoader[Row](…)` makes an alias and
@@ -485,24 +488,30 @@ class Loaders:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._empty: set[int] = set()
+        """Profiles created in this request (`know_empty`)."""
 
     @functools.cached_property
     def open_orders(self) -> OpenOrdersByProfileLoader:
-        return OpenOrdersByProfileLoader(self._db)
+        return self._primed(OpenOrdersByProfileLoader(self._db))
 
     @functools.cached_property
     def open_positions(self) -> OpenPositionsByProfileLoader:
-        return OpenPositionsByProfileLoader(self._db)
+        return self._primed(OpenPositionsByProfileLoader(self._db))
 
     @functools.cached_property
     def order_history(self) -> KeysetPageLoader[OrderRow]:
-        return KeysetPageLoader(self._db, Order, ("created_at", "id"), _order_filters, ORDERS)
+        loader = KeysetPageLoader(self._db, Order, ("created_at", "id"), _order_filters, ORDERS)
+        loader.empty_profiles = self._empty
+        return loader
 
     @functools.cached_property
     def notifications(self) -> KeysetPageLoader[NotificationRow]:
-        return KeysetPageLoader(
+        loader = KeysetPageLoader(
             self._db, Notification, ("created_at", "id"), _notification_filters, NOTIFICATIONS
         )
+        loader.empty_profiles = self._empty
+        return loader
 
     @functools.cached_property
     def api_keys(self) -> KeysetPageLoader[ApiKey]:
@@ -513,8 +522,14 @@ class Loaders:
 
     def know_empty(self, profile_id: int) -> None:
         """A profile created in this request has no rows yet: answer its lists without a query
-        (its API key, for a market maker, is the one thing onboarding wrote)."""
-        self.open_orders.prime(profile_id, [])
-        self.open_positions.prime(profile_id, [])
-        self.notifications.empty_profiles.add(profile_id)
-        self.order_history.empty_profiles.add(profile_id)
+        (its API key, for a market maker, is the one thing onboarding wrote). Builds no loader:
+        a new wallet's onboarding usually reads none."""
+        self._empty.add(profile_id)
+        for name in ("open_orders", "open_positions"):
+            if name in vars(self):
+                getattr(self, name).prime(profile_id, [])
+
+    def _primed(self, loader: ListLoader) -> ListLoader:
+        for profile_id in self._empty:
+            loader.prime(profile_id, [])
+        return loader

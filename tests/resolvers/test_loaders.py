@@ -17,7 +17,7 @@ from models.pagination import EMBEDDED_ORDERS
 from models.sessions import Credentials
 from models.tables import Notification, Order, Position, Profile
 from resolvers.context import Context
-from resolvers.loaders import ORDERS, POSITIONS, Loaders, PositionRow, RestingOrders
+from resolvers.loaders import ORDERS, POSITIONS, Loaders, Page, PositionRow, RestingOrders
 from resolvers.scalars import SCALAR_MAP
 from resolvers.types import Info, ProfileNode
 from tests.pages import nodes
@@ -222,6 +222,15 @@ def test_a_requests_loaders_are_built_when_first_used_and_then_kept() -> None:
         first = loaders.notifications
         assert loaders.notifications is first
         assert [name for name in names if name in vars(loaders)] == ["notifications"]
+        # A profile this request created: known empty without building a loader, and then
+        # answered without a query (this database has no tables: a query would fail).
+        fresh = Loaders(Database("sqlite+aiosqlite:///:memory:"))
+        fresh.know_empty(7)
+        assert not any(name in vars(fresh) for name in names)
+        assert await fresh.open_orders.load(7) == []
+        assert await fresh.open_positions.load(7) == []
+        assert await fresh.notifications.page(Page(profile_id=7, limit=5)) == []
+        assert await fresh.order_history.page(Page(profile_id=7, limit=5)) == []
 
     asyncio.run(scenario())
 
