@@ -151,12 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--wallets", type=int, default=32, help="Safes, and key holders")
+    parser.add_argument("--wallets", type=int, default=48, help="Safes, and key holders")
     args = parser.parse_args(argv)
     binary = anvil_binary()
     if binary is None:
         raise SystemExit("anvil is not installed: run `make test` (or npm ci --prefix tests/chain)")
-    budget = int(args.seconds * 600) + 200  # more requests than a run can send here
+    budget = int(args.seconds * 1200) + 200  # more requests than a run can send here
     node = Anvil.start(binary, chain_id=1)
     try:
         deployment = SafeDeployment.deploy(node)
