@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import DocumentNode, FieldNode, OperationDefinitionNode
+from graphql import FieldNode, OperationDefinitionNode
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -39,6 +39,7 @@ from strawberry.types import ExecutionContext
 
 from models.errors import ErrorCode
 from models.wallet import ProofKind
+from resolvers.execution import Kept
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 MAX_OPERATION_NAMES = 200
@@ -168,25 +169,19 @@ def _operation_label(name: str | None) -> str:
 
 
 _Facts = tuple[str, tuple[str, ...]]
-_facts: dict[tuple[int, str | None], tuple[DocumentNode, _Facts]] = {}
-_MAX_FACTS = 1024
+_FACTS: Kept[_Facts] = Kept(1024)
 
 
 def _operation_facts(context: ExecutionContext) -> _Facts:
     """The operation's type and its root `onboard` response keys, found once per (document,
-    operation name): the parsed document comes back from the parser cache for the same text.
-    Each entry holds its document, so its id cannot be reused while kept; bounded."""
+    operation name): the parsed document comes back from the parser cache for the same text."""
     document = context.graphql_document
     if document is None:
         return "unknown", ()
-    key = (id(document), context.operation_name)
-    kept = _facts.get(key)
-    if kept is not None and kept[0] is document:
-        return kept[1]
-    facts = _operation_type(context), tuple(_onboard_response_keys(context))
-    if len(_facts) >= _MAX_FACTS:
-        _facts.clear()
-    _facts[key] = (document, facts)
+    key, facts = _FACTS.get((document,), context.operation_name)
+    if facts is None:
+        facts = _operation_type(context), tuple(_onboard_response_keys(context))
+        _FACTS.put(key, (document,), facts)
     return facts
 
 

@@ -128,7 +128,7 @@ class Database:
         # 1-100 ms steps; queueing this process's writers here costs nothing and keeps p99 low.
         self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
         self._turn_connection: Any = None
-        """SQLite: the pooled connection the write turn keeps checked out (see `_bare`)."""
+        """SQLite: the pooled connection the write turn keeps checked out (see `_turn`)."""
         self._prepared: dict[str, Any] = {}
         self.statements = 0
         self.round_trips = 0

@@ -178,13 +178,8 @@ def account_figures(
             account_fm = fm if account_fm is None else max(account_fm, fm)
 
         total_order_margin = _ZERO
-        by_market: dict[str, Decimal] = {}  # a profile has hundreds of orders in a few markets
         for order in open_orders:
-            im = by_market.get(order.market_id)
-            if im is None:
-                im = by_market[order.market_id] = initial_margin(order.market_id)
-            price = order.price if order.price is not None else _order_price(order)
-            total_order_margin += im * order.size * price
+            total_order_margin += initial_margin(order.market_id) * order.size * _order_price(order)
 
         equity = balance + cum_pnl
         margin = _ONE if total_notional == 0 else equity / total_notional

@@ -184,12 +184,11 @@ async def _enter(
     """The one transaction: tokens, ledger, profile, credentials."""
     config = creds.config
     wallet = wallet_text(proof.address)
-    buckets = [client] if client is not None else []
-    if config.rate_limit_per_wallet is not None:
-        buckets.append(wallet_bucket(config.rate_limit_per_wallet, wallet))
+    rate = config.rate_limit_per_wallet
+    wallet_limit = wallet_bucket(rate, wallet) if rate is not None else None
     now_s, now_us = int(now), int(now * 1_000_000)
     entry = ProfileEntry(wallet, request.exchange_id.lower(), request.profile_type, now_us)
-    admission = Admission(entry, buckets, proof, request.timestamp, now, client)
+    admission = Admission(entry, client, wallet_limit, proof, request.timestamp, now)
     if request.is_client:
         async with db.transaction() as transaction:
             browser = _ClientSession(db, creds, now_s)
@@ -208,12 +207,17 @@ class Admission:
     """What the transaction admits: the tokens to take, the proof to spend, the profile."""
 
     entry: ProfileEntry
-    buckets: list[Bucket]
+    client: Bucket | None
+    """The client address's bucket (None: not limited, or its token already taken)."""
+    wallet: Bucket | None
     proof: WalletProof
     expires_at: int
     now: float
-    client: Bucket | None = None
-    """The client address's bucket when `buckets` holds it (first)."""
+
+    @property
+    def buckets(self) -> list[Bucket]:
+        """The buckets to take a token from, the client address's first."""
+        return [bucket for bucket in (self.client, self.wallet) if bucket is not None]
 
 
 async def _admitted(
@@ -445,11 +449,10 @@ async def _admit_at_once(
     taken by that INSERT's statement, the last before the COMMIT, not by the first: the
     address's bucket is one row that all its concurrent onboardings update, and its lock is
     held to the COMMIT, so taking it last keeps it for one round trip instead of three."""
-    buckets, now = admission.buckets, admission.now
+    now = admission.now
     client = admission.client if finish is not None else None
-    if client is not None:
-        buckets = [bucket for bucket in buckets if bucket is not client]
-    profile, created = await _admit_first(db, transaction, config, admission, buckets)
+    first = [bucket for bucket in admission.buckets if bucket is not client]
+    profile, created = await _admit_first(db, transaction, config, admission, first)
     if finish is not None:
         ((session, values),) = finish(profile)
         if client is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import strawberry
 from graphql import (
@@ -67,7 +67,7 @@ from models.errors import AppError, bad_input
 from models.pagination import MAX_PAGE_SIZE, page_size
 from models.text import bad_text, text_problem
 
-from .execution import LeafExecutor, has_variables
+from .execution import Kept, LeafExecutor, has_variables
 
 CHECK = "onboarding.check"
 """Argument metadata: a function of the argument's value that raises `AppError` to refuse it."""
@@ -350,25 +350,21 @@ def _operation(
     return _Operation(operation, fragment_definitions, fragments, variables)
 
 
-_OPERATIONS: OrderedDict[tuple[int, str | None], tuple[DocumentNode, _Operation | None]] = (
-    OrderedDict()
-)
+_OPERATIONS: Kept[_Operation | Literal[False]] = Kept(256)
+"""An operation's set-up; False where `_operation` found none (graphql-core's path)."""
 
 
 def _kept_operation(
     schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
 ) -> _Operation | None:
     """`_operation` once per (document, operation name), for the documents the parser cache
-    keeps; each entry holds its document, so no id is reused while it is kept. Bounded."""
-    key = (id(document), operation_name)
-    entry = _OPERATIONS.get(key)
-    if entry is not None and entry[0] is document:
-        return entry[1]
-    found = _operation(schema, document, operation_name)
-    _OPERATIONS[key] = (document, found)
-    if len(_OPERATIONS) > 256:
-        _OPERATIONS.popitem(last=False)
-    return found
+    keeps."""
+    key, kept = _OPERATIONS.get((document,), operation_name)
+    if kept is None:
+        kept = _OPERATIONS.put(
+            key, (document,), _operation(schema, document, operation_name) or False
+        )
+    return kept or None
 
 
 def _variable_values(found: _Operation, inputs: dict[str, Any] | None) -> VariableValues | None:

@@ -141,21 +141,24 @@ class _Slow(NamedTuple):
 
 _Entry = _Leaf | _Field | _Slow
 _Plan = list[_Entry]
-_PlanKey = tuple[int, ...]
+_PlanKey = tuple[int | str | None, ...]
 V = TypeVar("V")
 
 
-class _Kept(Generic[V]):
-    """Values by objects of a parsed document (and a type), across requests. Keyed by
-    identity; each entry holds the objects it was keyed by, so no id can be reused while it is
-    kept. Bounded: when full it starts afresh (documents come from a bounded cache too)."""
+class Kept(Generic[V]):
+    """Values by objects of a parsed document (and a type), across requests: the executor's
+    plans, an operation's executor set-up (`resolvers.arguments`), its metrics' facts
+    (`api.metrics`). Keyed by the objects' identity, plus any `named` parts by value (an
+    operation name arrives as a new string each request); each entry holds the objects it
+    was keyed by, so no id can be reused while it is kept. Bounded: when full it starts
+    afresh (documents come from a bounded cache too)."""
 
     def __init__(self, size: int = 4096) -> None:
         self._size = size
         self._entries: dict[_PlanKey, tuple[tuple[Any, ...], V]] = {}
 
-    def get(self, held: tuple[Any, ...]) -> tuple[_PlanKey, V | None]:
-        key = tuple(map(id, held))
+    def get(self, held: tuple[Any, ...], *named: str | None) -> tuple[_PlanKey, V | None]:
+        key = (*map(id, held), *named)
         entry = self._entries.get(key)
         return key, None if entry is None else entry[1]
 
@@ -166,8 +169,8 @@ class _Kept(Generic[V]):
         return value
 
 
-_PLANS: _Kept[_Plan] = _Kept()
-_COLLECTED: _Kept[tuple[CollectedFields, _Plan] | bool] = _Kept()
+_PLANS: Kept[_Plan] = Kept()
+_COLLECTED: Kept[tuple[CollectedFields, _Plan] | bool] = Kept()
 """A selection's fields and their plan; False for one that must be collected per request (it
 has directives)."""
 

@@ -92,14 +92,13 @@ def _hooks(extension_class: type[SchemaExtension]) -> dict[str, Hook] | None:
 class _Phase:
     """One phase's hooks, entered in order and left in reverse, as strawberry's own context
     managers do, without inspecting every extension again or an async exit stack per phase.
-    A phase with one hook (most of them) or two (production's operation phase: metrics around
-    error shaping) calls them as one or two nested `with` statements would; more take a stack."""
+    A phase with one hook (or none: most of them) calls it without a stack."""
 
     __slots__ = ("_managers", "_stack")
 
     def __init__(self, managers: list[AbstractContextManager[None]]) -> None:
         self._managers = managers
-        self._stack = contextlib.ExitStack() if len(managers) > 2 else None
+        self._stack = contextlib.ExitStack() if len(managers) > 1 else None
 
     def __enter__(self) -> None:
         stack = self._stack
@@ -116,22 +115,10 @@ class _Phase:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        stack, managers = self._stack, self._managers
+        stack = self._stack
         if stack is not None:
             return stack.__exit__(kind, error, tb)
-        if len(managers) < 2:
-            return managers[0].__exit__(kind, error, tb) if managers else None
-        outer, inner = managers
-        try:
-            swallowed = inner.__exit__(kind, error, tb)
-        except BaseException as raised:  # what the outer `with` sees
-            if outer.__exit__(type(raised), raised, raised.__traceback__):
-                return True
-            raise
-        if swallowed:
-            outer.__exit__(None, None, None)
-            return True
-        return outer.__exit__(kind, error, tb)
+        return self._managers[0].__exit__(kind, error, tb) if self._managers else None
 
     async def __aenter__(self) -> None:
         self.__enter__()

@@ -6,6 +6,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import api.metrics
+from resolvers.execution import Kept
 from tests.api.metrics_helpers import Samples, parse, value
 from tests.api.test_onboard import ONBOARD, ok, onboard, signed
 from tests.signing import Signer, fresh_timestamp
@@ -178,7 +179,7 @@ def test_an_operations_facts_are_found_once_per_document_and_name(
 ) -> None:
     """The root `onboard` keys and the type are found once per (document, operation name), and
     each name of one document still gets its own."""
-    monkeypatch.setattr(api.metrics, "_facts", {})
+    monkeypatch.setattr(api.metrics, "_FACTS", Kept(1024))
     walks: list[str | None] = []
     walk = api.metrics._onboard_response_keys
 
