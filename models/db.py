@@ -59,6 +59,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.util import await_, greenlet_spawn
@@ -94,8 +95,10 @@ class Database:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         # No pre-ping: it is a round trip on every checkout (a tenth of an onboarding's time on
-        # PostgreSQL, four thread hops on SQLite). A connection whose server went away fails one
-        # statement instead (SERVICE_UNAVAILABLE) and SQLAlchemy then replaces the whole pool.
+        # PostgreSQL, four thread hops on SQLite). A connection the server closed while it sat in
+        # the pool (a restart, `pg_terminate_backend`) is seen closed at checkout instead, without
+        # a round trip, and replaced (`_refuse_closed`); one lost while in use fails its statement
+        # (SERVICE_UNAVAILABLE) and SQLAlchemy then replaces the whole pool.
         # hide_parameters: a failing statement's error (and so its log line) names the SQL but
         # never its values, which include sealed secrets and token hashes.
         options: dict[str, Any] = {"pool_recycle": 1800, "hide_parameters": True}
@@ -142,6 +145,8 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(sync_engine, "connect", _sqlite_connect)
             event.listen(sync_engine, "begin", self._sqlite_begin)
+        else:
+            event.listen(sync_engine, "checkout", _refuse_closed)
 
     def _count(self, *_: object) -> None:
         """One statement in its own round trip (everything SQLAlchemy sends)."""
@@ -275,8 +280,6 @@ class Database:
     ) -> Exception:
         """The driver's error as SQLAlchemy's (DBAPIError), replacing the pool when the
         connection is lost, as SQLAlchemy does for its own statements."""
-        from sqlalchemy.exc import DBAPIError
-
         adapter = transaction.adapter
         try:
             adapter._handle_exception(error)  # the driver's error as the dialect's DBAPI error
@@ -663,6 +666,14 @@ _SQLITE_BUSY_SECONDS = 10.0
 """How long a connection waits for another's lock (busy_timeout), and for a first WAL switch."""
 
 
+def _refuse_closed(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+    """A pooled asyncpg connection whose server has closed it (the server's goodbye was read
+    while it sat idle) is not handed out: the pool, seeing DisconnectionError, replaces it with
+    a new one, so a database restart fails no request that starts after it."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("closed by the server while idle in the pool")
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
     # Let SQLAlchemy's "begin" event decide how transactions start (see _sqlite_begin).
     dbapi_connection.isolation_level = None
@@ -717,8 +728,6 @@ def safe_url(url: str) -> str:
 def database_failure(error: BaseException) -> str | None:
     """One line saying why the database could not be used, or None if `error` is not about the
     database (then it is a bug)."""
-    from sqlalchemy.exc import DBAPIError
-
     if isinstance(error, DBAPIError):
         return str(error.orig).splitlines()[0] if error.orig is not None else type(error).__name__
     if is_unavailable(error):
@@ -746,8 +755,6 @@ def is_unavailable(error: BaseException) -> bool:
     (SQLSTATE classes 08 connection, 53 resources, 57 operator intervention), and SQLite's busy
     or locked file (contention, also transient).
     """
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
     if isinstance(error, OperationalError | InterfaceError):
         return True
     if isinstance(error, DBAPIError):
