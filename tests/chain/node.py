@@ -103,7 +103,7 @@ class Anvil:
         return answer["result"]
 
     def send(self, to: str | None, data: bytes) -> dict[str, Any]:
-        """A transaction from the unlocked deployer, mined at once; its receipt."""
+        """A transaction from the unlocked deployer, mined (automine); its receipt."""
         tx: dict[str, object] = {
             "from": self.deployer,
             "data": "0x" + data.hex(),
@@ -112,10 +112,16 @@ class Anvil:
         if to is not None:
             tx["to"] = to
         tx_hash = self.rpc("eth_sendTransaction", tx)
-        receipt: dict[str, Any] = self.rpc("eth_getTransactionReceipt", tx_hash)
+        # Automining answers with the hash and may mine a moment later: no receipt (null) yet.
+        deadline = time.monotonic() + 10
+        while (receipt := self.rpc("eth_getTransactionReceipt", tx_hash)) is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"transaction {tx_hash} was not mined within 10 s")
+            time.sleep(0.01)
         if receipt["status"] != "0x1":
             raise RuntimeError(f"transaction failed: {receipt}")
-        return receipt
+        mined: dict[str, Any] = receipt
+        return mined
 
     def deploy(self, creation_code: bytes) -> str:
         address: str = self.send(None, creation_code)["contractAddress"]
