@@ -216,14 +216,21 @@ async def blocked_backends(
 
 
 async def terminate_service_connections(url: str) -> int:
-    """`pg_terminate_backend` every connection the service holds to this (throwaway) database."""
+    """`pg_terminate_backend` every connection the service holds to this (throwaway) database,
+    returning once their backends have exited (so each has said goodbye to its worker)."""
     rows = await sql(
         url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
         "WHERE datname = current_database() AND application_name LIKE $1",
         SERVICE_CONNECTIONS,
     )
-    return sum(1 for row in rows if row[0])
+    terminated = [row[0] for row in rows if row[1]]
+    deadline = time.monotonic() + 10
+    while await sql(url, "SELECT pid FROM pg_stat_activity WHERE pid = ANY($1)", terminated):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"backends {terminated} did not exit within 10 s")
+        await asyncio.sleep(0.01)
+    return len(terminated)
 
 
 async def broken_invariants(url: str) -> dict[str, int]:

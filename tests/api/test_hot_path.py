@@ -20,7 +20,7 @@ from api.settings import Settings
 from models.db import Database, Transaction
 from models.profiles import ProfileMath
 from tests.api.test_onboard import ONBOARD, ok, onboard, signed
-from tests.conftest import POSTGRES_ADMIN_DSN
+from tests.cluster import terminate_service_connections
 from tests.signing import Signer, fresh_timestamp
 
 LISTS = ("FROM orders", "FROM positions", "FROM notifications")
@@ -134,18 +134,10 @@ def test_connections_the_database_closed_while_idle_fail_no_request(postgres_url
     the pool sees them closed at checkout (no pre-ping round trip) and connects anew, so the
     requests after it are all served."""
     app = create_app(Settings(database_url=postgres_url, rate_limit_per_ip=None))
-    database = postgres_url.rsplit("/", 1)[1]
-    ours = f"FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()"
     with TestClient(app) as client:
         for _ in range(3):
             ok(onboard(client, **signed(Signer(), is_client=True)))
-        assert asyncio.run(
-            _admin_fetch(POSTGRES_ADMIN_DSN, f"SELECT pg_terminate_backend(pid) {ours}")
-        )
-        deadline = time.monotonic() + 5
-        while asyncio.run(_admin_fetch(POSTGRES_ADMIN_DSN, f"SELECT pid {ours}")):
-            assert time.monotonic() < deadline, "the terminated backends did not exit"
-            time.sleep(0.02)
+        assert asyncio.run(terminate_service_connections(postgres_url)) > 0
         time.sleep(0.1)  # the worker's loop reads each server's goodbye
         outcomes = []
         for _ in range(3):
