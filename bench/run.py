@@ -5,8 +5,9 @@
 (a) the floor: one onboarding's raw primitives (coincurve recovery, one pyjwt HS256 token, one
 committed single-row insert through sqlite3 or asyncpg); (b) new-wallet client onboarding over
 HTTP, per target (`TARGETS`: the hand-written reference of bench/reference.py, GraphQL, legacy
-REST), at 16 connections (wrk) and at one (`one_connection`); (c) re-onboarding profiles with 400 orders, 40 positions and
-15 notifications; (d) each worker's peak RSS. Results go to bench/results/.
+REST), at 16 connections (wrk) and at one (`one_connection`); (c) re-onboarding profiles with
+400 orders, 40 positions and 15 notifications; (d) each worker's peak RSS. Results go to
+bench/results/.
 """
 
 from __future__ import annotations
