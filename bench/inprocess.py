@@ -34,10 +34,10 @@ import uvloop
 from .run import (
     GRAPHQL,
     LEGACY,
-    POSTGRES_ADMIN,
     UNLIMITED,
     Proof,
     Target,
+    database,
     new_wallet_proofs,
     repeat_proofs,
 )
@@ -178,12 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--profile", help="write a cProfile of the timed requests here")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory() as work, database(args.db, Path(work), "inprocess") as url:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = work  # multiprocess metrics, as `serve` has them
-        if args.db == "sqlite":
-            url = f"sqlite+aiosqlite:///{work}/inprocess.db"
-        else:
-            url = asyncio.run(_postgres_database())
         target = LEGACY if args.target == "legacy" else GRAPHQL
         proofs: Callable[[int], list[Proof]] = new_wallet_proofs
         if args.target == "heavy":
@@ -202,19 +198,6 @@ async def _migrate(url: str) -> None:
         await db.migrate()
     finally:
         await db.dispose()
-
-
-async def _postgres_database() -> str:
-    import asyncpg
-
-    name = f"bench_inprocess_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(POSTGRES_ADMIN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    return f"{base}/{name}"
 
 
 if __name__ == "__main__":
