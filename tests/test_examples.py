@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.api.admin_helpers import UPSERT_ORDERS, order
 from tests.api.test_onboard import ONBOARD, signed
 from tests.live_server import live_server
-from tests.signing import Signer
+from tests.signing import Signer, fresh_timestamp
 
 pytestmark = pytest.mark.slow
 
@@ -111,10 +111,12 @@ def test_typescript_frontend_example(typed_frontend: str, database_url: str, sch
     signer = Signer()
     env = {"ONBOARDING_DATABASE_URL": database_url, "ONBOARDING_ADMIN_TOKEN": ADMIN_TOKEN}
     with live_server(env) as base, httpx.Client(base_url=base, timeout=10) as http:
-        # The wallet traded before: onboard it once and let the engine report two orders.
+        # The wallet traded before: onboard it once and let the engine report two orders. Its
+        # expiry is not the example's (the server's clock + 300 s): signatures are deterministic,
+        # so within the same second both would be one signature, refused the second time.
+        earlier = signed(signer, is_client=True, ts=fresh_timestamp(200))
         first = http.post(
-            "/graphql",
-            json={"query": ONBOARD, "variables": {"input": signed(signer, is_client=True)}},
+            "/graphql", json={"query": ONBOARD, "variables": {"input": earlier}}
         ).json()
         profile_id = first["data"]["onboard"]["profile"]["id"]
         orders = http.post(
