@@ -58,12 +58,9 @@ def _environment(url: str) -> dict[str, str]:
 
 def _request(target: Target, proof: Proof) -> tuple[dict[str, Any], bytes]:
     """The ASGI scope and body wrk would send for `proof` (bench/requests.lua)."""
-    header_text, _, body = target.line(proof).partition("\t")
+    extra, encoded = target.request(proof)
     headers = [(b"host", b"bench"), (b"content-type", b"application/json")]
-    if header_text:
-        name, _, value = header_text.partition(": ")
-        headers.append((name.lower().encode(), value.encode()))
-    encoded = body.encode()
+    headers += [(name.lower().encode(), value.encode()) for name, value in extra]
     headers.append((b"content-length", str(len(encoded)).encode()))
     scope = {
         "type": "http",

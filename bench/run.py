@@ -29,7 +29,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import asyncpg
 import jwt
@@ -86,6 +86,13 @@ class Target:
     name: str
     path: str
     line: Callable[[Proof], str]
+
+    def request(self, proof: Proof) -> tuple[list[tuple[str, str]], bytes]:
+        """The headers (besides Host, Content-Type and Content-Length) and body that
+        bench/requests.lua sends for `proof`: its line is "Name: value|Name: value<TAB>body"."""
+        header_text, _, body = self.line(proof).partition("\t")
+        pairs = [header.partition(": ") for header in header_text.split("|") if header]
+        return [(name, value) for name, _, value in pairs], body.encode()
 
 
 def graphql_line(proof: Proof) -> str:
@@ -435,16 +442,15 @@ def one_connection(
 
 def http_request(target: Target, proof: Proof, host: str) -> bytes:
     """The HTTP/1.1 request bench/requests.lua makes of `target.line(proof)`."""
-    header_text, _, body = target.line(proof).partition("\t")
-    headers = "".join(f"{header}\r\n" for header in header_text.split("|") if header)
-    payload = body.encode()
+    headers, payload = target.request(proof)
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers)
     return (
         f"POST {target.path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"{headers}Content-Length: {len(payload)}\r\n\r\n"
+        f"{lines}Content-Length: {len(payload)}\r\n\r\n"
     ).encode() + payload
 
 
-def read_response(reader: Any) -> tuple[int, bytes]:
+def read_response(reader: BinaryIO) -> tuple[int, bytes]:
     """One HTTP/1.1 response with a Content-Length (what every target sends): status, body."""
     status = int(reader.readline().split()[1])
     length = None
