@@ -1,10 +1,11 @@
 """The onboarding use case: verify the wallet proof, get or create the profile, issue credentials.
 
-Everything that writes happens in one transaction: the rate-limit tokens, the spent-signature
-entry, the profile and the credentials land together or not at all, so a refusal leaves no trace
-but its client-address token. Rate limits (see `models.ratelimit`): every attempt from a client
-address takes a token, however it ends; a wallet's token is taken only once its proof is
-verified. Over the address limit, RATE_LIMITED is the answer whatever else is wrong.
+Everything that writes happens in one transaction: the wallet's rate-limit token, the
+spent-signature entry, the profile and the credentials land together or not at all, so a
+refusal leaves no trace but its client-address token. Rate limits (see `models.ratelimit`):
+every attempt from a client address takes a token, however it ends; a wallet's token is taken
+only once its proof is verified. Over the address limit, RATE_LIMITED is the answer whatever
+else is wrong.
 
 The wallet proof comes first and writes nothing. A key's (ECDSA) proof is CPU only (~0.1 ms,
 cheaper than any statement). A contract wallet's proof asks a chain node
@@ -12,19 +13,23 @@ cheaper than any statement). A contract wallet's proof asks a chain node
 cannot make the service call the node.
 
 The transaction runs on a bare driver connection (`Database.transaction`; a market maker's, which
-adds an API key through the ORM, inside `Database.write`). For a new client it costs four round
-trips on PostgreSQL: after the BEGIN, one statement takes the wallet's token, spends the proof
-and gets or creates the profile (data-modifying CTEs), the next inserts the session and takes the
-client address's token, then the COMMIT: four statements. The address's token goes last because
-its bucket is one row for all that address's onboardings, locked until the COMMIT. SQLite has
-no data-modifying CTEs: there the tokens, the ledger and the profile are three statements, sent
-with the BEGIN IMMEDIATE in one hop to the database thread (one writer at a time: no row lock
-to keep short); when they
-admit the attempt and create the profile, the session is made on that thread (JWTs, sealing:
-the write lock is held for them either way) and written with the COMMIT in the same hop: one
-round trip, six statements (see `models.db` for what a round trip is on each engine). An
-existing profile's session goes in a second hop, and a refusal costs a few more (the address's
-token is taken again after the rollback).
+adds an API key through the ORM, inside `Database.write`). On PostgreSQL the client address's
+token is taken first, by a statement of its own, committed at once (`admit_client`): its bucket
+is one row that all of that address's onboardings update, and a row stays locked until its
+transaction ends, so inside the onboarding's transaction the row would wait for that
+transaction's last round trip and for the worker to get back to it between the two (at load,
+other requests' work: milliseconds), and every onboarding from the address would queue behind
+it. The token is kept whatever follows, as the rule above wants anyway. Then, for a new client,
+BEGIN, one statement that takes the wallet's token, spends the proof, gets or creates the
+profile and inserts its session (data-modifying CTEs; the session is made before the profile is
+known, `sessions.ClientSession`), and the COMMIT: four round trips in all. SQLite has no
+data-modifying CTEs and one writer at a time (no row lock to keep short): there both tokens, the
+ledger and the profile are three statements, sent with the BEGIN IMMEDIATE in one hop to the
+database thread; when they admit the attempt and create the profile, the session's INSERT and
+the COMMIT follow on that thread in the same hop: one round trip, six statements (see
+`models.db` for what a round trip is on each engine). An existing profile's session goes in a
+second hop, and a refusal costs a few more (the address's token is taken again after the
+rollback). The tokens are signed last, once the profile's id is known.
 """
 
 from __future__ import annotations
@@ -74,7 +79,7 @@ from .ratelimit import (
     take_step,
     wallet_bucket,
 )
-from .sessions import ClientTokens, Credentials, issue_access_session, issue_client_session
+from .sessions import Credentials, issue_access_session, new_client_session
 from .tables import ApiKey, AuthSession, Profile, ProfileRecord, UsedSignature
 from .wallet import WalletProof, wallet_text
 
@@ -134,6 +139,8 @@ async def onboard(
 
     try:
         proof = await _verified(config, request, int(now), chains, pay)
+        if db.dialect == "postgresql":
+            await pay()  # its own statement: the address's bucket row is locked only for it
         onboarded = await _enter(db, creds, request, proof, now, None if paid else client)
     except AppError as refused:
         # Every attempt counts against its address; a refused address token is not taken twice.
@@ -191,8 +198,8 @@ async def _enter(
     admission = Admission(entry, client, wallet_limit, proof, request.timestamp, now)
     if request.is_client:
         async with db.transaction() as transaction:
-            browser = _ClientSession(db, creds, now_s)
-            profile, created = await _admitted(db, transaction, config, admission, browser.steps)
+            browser = _BrowserSession(db, creds, now_s)
+            profile, created = await _admitted(db, transaction, config, admission, browser)
             onboarded = browser.onboarded(transaction, profile)
     else:  # the API key is an ORM unit of work (rare: market makers)
         async with db.write() as session:
@@ -225,16 +232,16 @@ async def _admitted(
     transaction: Transaction,
     config: DomainConfig,
     admission: Admission,
-    finish: Callable[[ProfileRecord], list[Step]] | None = None,
+    browser: _BrowserSession | None = None,
 ) -> tuple[ProfileRecord, bool]:
     """Take the tokens, spend the proof, get or create the profile: RATE_LIMITED first, then
     SIGNATURE_REPLAYED (the transaction, rolled back, writes nothing).
 
-    On SQLite, `finish` (the statements that end the transaction, given the profile) runs in
-    the same round trip when everything was admitted and the profile was created, and the
-    transaction commits there."""
+    `browser`'s session row is written in the same round trip where it can be: on PostgreSQL by
+    the same statement; on SQLite, when everything was admitted and the profile was created,
+    with the COMMIT, which then happens there."""
     if db.dialect == "postgresql":
-        return await _admit_at_once(db, transaction, config, admission, finish)
+        return await _admit_at_once(db, transaction, config, admission, browser)
     # SQLite: the three statements in one round trip; a refusal rolls back what followed it.
     buckets, single_use = admission.buckets, config.single_use_signatures
     steps = [take_step(db, buckets, admission.now)] if buckets else []
@@ -252,7 +259,7 @@ async def _admitted(
         if single_use and not results[-2]:
             return []
         created.append(_profile(results[-1][0]))
-        return finish(created[0]) if finish is not None else []
+        return browser.steps(created[0]) if browser is not None else []
 
     results = await transaction.batch(*steps, then=then)
     if created:  # admitted, created and committed in the batch's round trip
@@ -413,11 +420,13 @@ async def get_or_create_profile(
     return await _get_or_create(db, await db.joined(await session.connection()), config, entry)
 
 
-def _admit_statement(db: Database, buckets: int, single_use: bool) -> Any:
-    """PostgreSQL: take the tokens, spend the proof and get or create the profile in one
-    statement. It always returns one row: per bucket whether it was taken (`taken_i`), whether
-    the proof was spent (`spent`), and the profile's columns (with `created`), which are NULL
-    when a concurrent onboarding created the profile after this statement's snapshot."""
+def _admit_statement(db: Database, buckets: int, single_use: bool, *, with_session: bool) -> Any:
+    """PostgreSQL: take the tokens, spend the proof, get or create the profile and (with a
+    session) insert the session for it, in one statement. It always returns one row: per bucket
+    whether it was taken (`taken_i`), whether the proof was spent (`spent`), whether the session
+    was inserted (`session`), and the profile's columns (with `created`), which are NULL when a
+    concurrent onboarding created the profile after this statement's snapshot (then no session
+    was inserted)."""
     flags: list[Any] = []
     if buckets:
         taken = take_statement(db, buckets).cte("taken")
@@ -433,7 +442,10 @@ def _admit_statement(db: Database, buckets: int, single_use: bool) -> Any:
     found = union_all(
         select(true().label("created"), *created.c),
         select(false().label("created"), *_PROFILE.c).where(_key_matches()),
-    ).subquery("found")
+    ).cte("found")
+    if with_session:
+        session = _session_insert_for(found).cte("session")
+        flags.append(select(func.count()).select_from(session).scalar_subquery().label("session"))
     one = select(literal_column("1").label("one")).subquery("one")
     return select(*flags, *found.c).select_from(one.outerjoin(found, true()))
 
@@ -443,70 +455,21 @@ async def _admit_at_once(
     transaction: Transaction,
     config: DomainConfig,
     admission: Admission,
-    finish: Callable[[ProfileRecord], list[Step]] | None = None,
+    browser: _BrowserSession | None,
 ) -> tuple[ProfileRecord, bool]:
-    """PostgreSQL. With `finish` (a browser session's INSERT) the client address's token is
-    taken by that INSERT's statement, the last before the COMMIT, not by the first: the
-    address's bucket is one row that all its concurrent onboardings update, and its lock is
-    held to the COMMIT, so taking it last keeps it for one round trip instead of three."""
-    now = admission.now
-    client = admission.client if finish is not None else None
-    first = [bucket for bucket in admission.buckets if bucket is not client]
-    profile, created = await _admit_first(db, transaction, config, admission, first)
-    if finish is not None:
-        ((session, values),) = finish(profile)
-        if client is None:
-            transaction.later(session, values)
-        else:
-            await _take_client_token_with(db, transaction, client, now, values)
-    return profile, created
-
-
-async def _take_client_token_with(
-    db: Database,
-    transaction: Transaction,
-    client: Bucket,
-    now: float,
-    session_values: dict[str, Any],
-) -> None:
-    """PostgreSQL: the session's INSERT and the client address's token in one statement; a
-    refused token raises (the transaction, rolled back, writes neither)."""
-    statement = db.driver_statement(
-        "onboarding.session_and_client_token", lambda: _session_and_token_statement(db)
-    )
-    parameters = {**session_values, **take_parameters([client], now)}
-    (row,) = await transaction.rows(statement, parameters)
-    if not row["taken_0"]:
-        wait = await refused_wait(db, transaction, client[0], client[1], now)
-        raise refusal([client], {client[0]: wait}) or AssertionError("a refusal")
-
-
-def _session_and_token_statement(db: Database) -> Any:
-    taken = take_statement(db, 1).cte("taken")
-    inserted = _session_insert().returning(col(AuthSession.id)).cte("inserted")
-    return select(
-        select(func.count()).select_from(taken).scalar_subquery().label("taken_0"),
-        select(func.count()).select_from(inserted).scalar_subquery().label("inserted"),
-    )
-
-
-async def _admit_first(
-    db: Database,
-    transaction: Transaction,
-    config: DomainConfig,
-    admission: Admission,
-    buckets: list[Bucket],
-) -> tuple[ProfileRecord, bool]:
-    """PostgreSQL: `buckets`' tokens, the proof and the profile in the first statement."""
+    """PostgreSQL: the tokens, the proof, the profile and `browser`'s session in one statement.
+    (The client address's token was taken before, in a statement of its own: `onboard`.)"""
     entry, now = admission.entry, admission.now
-    single_use = config.single_use_signatures
+    buckets, single_use = admission.buckets, config.single_use_signatures
     statement = db.driver_statement(
-        f"onboarding.admit.{len(buckets)}.{single_use}",
-        lambda: _admit_statement(db, len(buckets), single_use),
+        f"onboarding.admit.{len(buckets)}.{single_use}.{browser is not None}",
+        lambda: _admit_statement(db, len(buckets), single_use, with_session=browser is not None),
     )
     parameters = {**entry.parameters(config), **take_parameters(buckets, now)}
     if single_use:
         parameters.update(_spend_parameters(admission))
+    if browser is not None:
+        parameters.update(browser.parameters())
     (row,) = await transaction.rows(statement, parameters)
     refused = [(key, rate) for i, (key, rate) in enumerate(buckets) if not row[f"taken_{i}"]]
     if refused:
@@ -517,40 +480,66 @@ async def _admit_first(
     if row["id"] is None:  # created by a concurrent onboarding since this statement's snapshot
         concurrent = await _found(db, transaction, entry)
         assert concurrent is not None
-        return concurrent, False
+        return concurrent, False  # its session is written with the COMMIT (`onboarded`)
+    if browser is not None:
+        browser.written = bool(row["session"])
     return _profile(row), bool(row["created"])
+
+
+_SESSION_COLUMNS = AuthSession.__table__.columns  # type: ignore[attr-defined]
 
 
 def _session_insert() -> Any:
     """A session row's INSERT, every column a parameter of its name."""
-    columns = AuthSession.__table__.columns  # type: ignore[attr-defined]
-    return insert(AuthSession).values({c.name: bindparam(c.name) for c in columns})
+    return insert(AuthSession).values({c.name: bindparam(c.name) for c in _SESSION_COLUMNS})
 
 
-class _ClientSession:
-    """A brand-new browser session: access JWT, single-use refresh token, HMAC secret. Its row
-    is written with the COMMIT (nothing reads it back): on SQLite, for a new profile, `steps`
-    makes it on the database thread, in the round trip that creates the profile."""
+def _session_insert_for(found: Any) -> Any:
+    """PostgreSQL: the session row's INSERT for the profile in `found` (none when it is empty),
+    every other column a parameter `session_<name>` (`_BrowserSession.parameters`)."""
+    values = [
+        found.c.id if c.name == "profile_id" else bindparam(f"session_{c.name}", type_=c.type)
+        for c in _SESSION_COLUMNS
+    ]
+    return (
+        insert(AuthSession)
+        .from_select([c.name for c in _SESSION_COLUMNS], sa_select(*values).select_from(found))
+        .returning(col(AuthSession.id))
+    )
+
+
+class _BrowserSession:
+    """A brand-new browser session: access JWT, single-use refresh token, HMAC secret. Made
+    before the profile is known (`ClientSession`), so its row goes in the round trip that gets
+    or creates the profile where it can (`_admitted`), otherwise with the COMMIT; nothing reads
+    it back. Its tokens are signed last, once the profile's id is known."""
 
     def __init__(self, db: Database, creds: Credentials, now_s: int) -> None:
         self._statement = db.driver_statement("onboarding.insert_session", _session_insert)
-        self._creds, self._now_s = creds, now_s
-        self._tokens: ClientTokens | None = None
+        self._creds = creds
+        self._session = new_client_session(creds, now_s)
+        self.written = False
+        """The row was written with the profile's statements."""
+
+    def parameters(self) -> dict[str, Any]:
+        """The row's values but the profile, for `_session_insert_for`."""
+        row = self._session.row
+        return {f"session_{name}": row[name] for name in row if name != "profile_id"}
 
     def steps(self, profile: ProfileRecord) -> list[Step]:
-        """The session row's INSERT (once: its tokens are kept for `onboarded`)."""
-        row, self._tokens = issue_client_session(self._creds, profile.id, self._now_s)
-        return [(self._statement, row)]
+        """The row's INSERT, sent with the profile's statements."""
+        self.written = True
+        return [(self._statement, self._session.row_for(profile.id))]
 
     def onboarded(self, transaction: Transaction, profile: ProfileRecord) -> Onboarded:
-        if self._tokens is None:  # not made with the profile: it goes with the COMMIT
-            transaction.later(*self.steps(profile)[0])
-        assert self._tokens is not None
+        if not self.written:
+            transaction.later(self._statement, self._session.row_for(profile.id))
+        tokens = self._session.tokens(self._creds, profile.id)
         return Onboarded(
             profile=profile,
-            jwt=self._tokens.jwt,
-            refresh_token=self._tokens.refresh_token,
-            random_secret=self._tokens.random_secret,
+            jwt=tokens.jwt,
+            refresh_token=tokens.refresh_token,
+            random_secret=tokens.random_secret,
         )
 
 

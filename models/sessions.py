@@ -33,7 +33,15 @@ from .enums import ApiKeyStatus, SessionKind, SessionOrigin
 from .errors import AppError, ErrorCode
 from .secretbox import SecretBox
 from .tables import ApiKey, AuthSession
-from .tokens import Claims, TokenSigner, TokenType, new_hmac_secret, new_session_id, token_hash
+from .tokens import (
+    Claims,
+    TokenSigner,
+    TokenType,
+    new_hmac_secret,
+    new_session_id,
+    new_token_id,
+    token_hash,
+)
 
 ENDED = "this session has ended (logged out, revoked or replaced); onboard or refresh again"
 KEY_ENDED = (
@@ -116,19 +124,28 @@ def issue_access_session(
     """A session row's values (not yet written) and the access JWT that names it. Without
     `family` the session begins a new one; `api_key` names the key a session minted from a key
     came from."""
+    row, ttl = _session_row(creds, kind, now_s, origin, api_key, family, session_id)
+    row["profile_id"] = profile_id
+    return row, _access_jwt(creds, profile_id, row["id"], now_s, ttl)
+
+
+def _session_row(
+    creds: Credentials,
+    kind: SessionKind,
+    now_s: int,
+    origin: SessionOrigin,
+    api_key: str | None,
+    family: Family | None,
+    session_id: str | None,
+) -> tuple[SessionRow, int]:
+    """A session row's values but its profile (`profile_id` None), and its access token's
+    lifetime."""
     session_id = session_id or new_session_id()
     family = family or Family(id=session_id, started_at=now_s)
     ttl = _lifetime(creds, creds.config.access_token_ttl, family.started_at, now_s)
-    jwt = creds.signer.issue(
-        profile_id=profile_id,
-        session_id=session_id,
-        token_type=TokenType.ACCESS,
-        now=now_s,
-        ttl=ttl,
-    )
     row: SessionRow = {
         "id": session_id,
-        "profile_id": profile_id,
+        "profile_id": None,
         "family_id": family.id,
         "kind": kind.value,
         "minted_from": origin.value,
@@ -141,43 +158,75 @@ def issue_access_session(
         "revoked_at": None,
         "replaced_by": None,
     }
-    return row, jwt
+    return row, ttl
 
 
-def issue_client_session(
+def _access_jwt(creds: Credentials, profile_id: int, session_id: str, now_s: int, ttl: int) -> str:
+    return creds.signer.issue(
+        profile_id=profile_id,
+        session_id=session_id,
+        token_type=TokenType.ACCESS,
+        now=now_s,
+        ttl=ttl,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSession:
+    """A browser session made before its profile is known: its row needs only the profile id,
+    which the statement that writes it may supply (an onboarding's, from the profile it gets
+    or creates), and its tokens are signed once the id is known. So the refresh token's hash,
+    stored in the row, is over its `jti`, drawn here, not over the token, which names the
+    profile."""
+
+    row: SessionRow
+    """Every column's value but `profile_id` (None)."""
+    access_ttl: int
+    refresh_ttl: int
+    refresh_token_id: str
+    random_secret: str
+    now_s: int
+
+    def row_for(self, profile_id: int) -> SessionRow:
+        return {**self.row, "profile_id": profile_id}
+
+    def tokens(self, creds: Credentials, profile_id: int) -> ClientTokens:
+        """The access JWT and the refresh token, for the profile the row was written for."""
+        session_id = self.row["id"]
+        refresh_token = creds.signer.issue(
+            profile_id=profile_id,
+            session_id=session_id,
+            token_type=TokenType.REFRESH,
+            now=self.now_s,
+            ttl=self.refresh_ttl,
+            token_id=self.refresh_token_id,
+        )
+        return ClientTokens(
+            jwt=_access_jwt(creds, profile_id, session_id, self.now_s, self.access_ttl),
+            refresh_token=refresh_token,
+            random_secret=self.random_secret,
+        )
+
+
+def new_client_session(
     creds: Credentials,
-    profile_id: int,
     now_s: int,
     *,
     family: Family | None = None,
     session_id: str | None = None,
-) -> tuple[SessionRow, ClientTokens]:
+) -> ClientSession:
     """A browser session: access JWT, single-use refresh token, HMAC secret (stored sealed).
     With `family`, it is that family's next session (minted from a refresh)."""
     origin = SessionOrigin.WALLET_PROOF if family is None else SessionOrigin.REFRESH
-    row, jwt = issue_access_session(
-        creds,
-        profile_id,
-        SessionKind.CLIENT,
-        now_s,
-        origin=origin,
-        family=family,
-        session_id=session_id,
+    row, access_ttl = _session_row(
+        creds, SessionKind.CLIENT, now_s, origin, None, family, session_id
     )
     ttl = _lifetime(creds, creds.config.refresh_token_ttl, row["family_started_at"], now_s)
-    session_id = row["id"]
-    refresh_token = creds.signer.issue(
-        profile_id=profile_id,
-        session_id=session_id,
-        token_type=TokenType.REFRESH,
-        now=now_s,
-        ttl=ttl,
-    )
-    random_secret = new_hmac_secret()
-    row["refresh_hash"] = token_hash(refresh_token)
-    row["secret_sealed"] = creds.box.seal(random_secret, bound_to=session_binding(session_id))
+    token_id, random_secret = new_token_id(), new_hmac_secret()
+    row["refresh_hash"] = token_hash(token_id)
+    row["secret_sealed"] = creds.box.seal(random_secret, bound_to=session_binding(row["id"]))
     row["expires_at"] = now_s + ttl
-    return row, ClientTokens(jwt=jwt, refresh_token=refresh_token, random_secret=random_secret)
+    return ClientSession(row, access_ttl, ttl, token_id, random_secret, now_s)
 
 
 def session_binding(session_id: str) -> str:
@@ -250,6 +299,13 @@ def refresh_claims(creds: Credentials, refresh_token: str) -> Claims:
         ) from invalid
 
 
+def _refresh_hashes(claims: Claims, refresh_token: str) -> tuple[str, str]:
+    """What a live session's row may hold for this (verified) refresh token: the hash of its
+    `jti` (`ClientSession`), or, in a row written before sessions were made ahead of their
+    profile, the hash of the whole token. Such rows pass with their refresh lifetime."""
+    return token_hash(claims.token_id), token_hash(refresh_token)
+
+
 async def refresh_client_session(
     db: Database,
     creds: Credentials,
@@ -264,7 +320,7 @@ async def refresh_client_session(
     a refused refresh rolls it back with everything else."""
     claims = claims or refresh_claims(creds, refresh_token)
     now = int(time.time())
-    presented = token_hash(refresh_token)
+    presented = _refresh_hashes(claims, refresh_token)
     successor_id = new_session_id()
     async with db.write() as session:
         if first is not None:
@@ -273,7 +329,7 @@ async def refresh_client_session(
             update(AuthSession)
             .where(
                 col(AuthSession.id) == claims.session_id,
-                col(AuthSession.refresh_hash) == presented,
+                col(AuthSession.refresh_hash).in_(presented),
                 col(AuthSession.revoked_at).is_(None),
                 col(AuthSession.expires_at) > now,
                 family_start_column > now - creds.config.refresh_family_ttl,
@@ -284,11 +340,9 @@ async def refresh_client_session(
         spent = (await session.exec(spend)).one_or_none()
         if spent is not None:
             family = Family(id=spent[0], started_at=spent[1])
-            successor, tokens = issue_client_session(
-                creds, claims.profile_id, now, family=family, session_id=successor_id
-            )
-            session.add(AuthSession(**successor))
-            return claims.profile_id, tokens
+            successor = new_client_session(creds, now, family=family, session_id=successor_id)
+            session.add(AuthSession(**successor.row_for(claims.profile_id)))
+            return claims.profile_id, successor.tokens(creds, claims.profile_id)
         refusal = await _refusal(session, creds, claims.session_id, presented, now)
         if refusal.code is not ErrorCode.REFRESH_TOKEN_REUSED:
             raise refusal  # rolls back: a refused refresh writes nothing
@@ -296,11 +350,15 @@ async def refresh_client_session(
 
 
 async def _refusal(
-    session: AsyncSession, creds: Credentials, session_id: str, presented: str, now: int
+    session: AsyncSession,
+    creds: Credentials,
+    session_id: str,
+    presented: tuple[str, str],
+    now: int,
 ) -> AppError:
     """Why a refresh lost. A spent token's family is revoked (the caller commits that)."""
     row = await session.get(AuthSession, session_id)
-    if row is None or row.refresh_hash != presented:
+    if row is None or row.refresh_hash not in presented:
         return AppError(
             ErrorCode.REFRESH_TOKEN_NOT_FOUND, "refresh token is not a live session; onboard again"
         )

@@ -30,6 +30,8 @@ class Claims:
     session_id: str
     token_type: TokenType
     expires_at: int
+    token_id: str
+    """The `jti`: a refresh token's session row stores its hash (`token_hash`)."""
 
 
 def key_id(secret: str) -> str:
@@ -72,15 +74,23 @@ class TokenSigner:
         self._key = algorithm.key
 
     def issue(
-        self, *, profile_id: int, session_id: str, token_type: TokenType, now: int, ttl: int
+        self,
+        *,
+        profile_id: int,
+        session_id: str,
+        token_type: TokenType,
+        now: int,
+        ttl: int,
+        token_id: str | None = None,
     ) -> str:
+        """A signed token; `token_id` (its `jti`) is drawn when not given."""
         claims = {
             "sub": str(profile_id),
             "sid": session_id,
             "typ": token_type.value,
             "iat": now,
             "exp": now + ttl,
-            "jti": secrets.token_hex(16),
+            "jti": token_id or new_token_id(),
         }
         return self._jws.encode(_payload(claims), self._key, ALGORITHM, self._headers)
 
@@ -101,6 +111,7 @@ class TokenSigner:
                 session_id=str(payload["sid"]),
                 token_type=token_type,
                 expires_at=int(payload["exp"]),
+                token_id=str(payload["jti"]),
             )
         except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
             raise AppError(
@@ -114,6 +125,11 @@ def _payload(claims: dict[str, Any]) -> bytes:
 
 
 def new_session_id() -> str:
+    return secrets.token_hex(16)
+
+
+def new_token_id() -> str:
+    """A token's `jti`: 128 random bits, in hex."""
     return secrets.token_hex(16)
 
 

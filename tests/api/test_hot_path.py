@@ -192,42 +192,53 @@ def test_the_counter_counts_round_trips_begin_and_commit_included(database_url: 
 
 # Round trips (`Database.round_trips`): on PostgreSQL each statement, BEGIN and COMMIT; on SQLite
 # each hop to aiosqlite's thread. Statements (`Database.statements`) count BEGIN and COMMIT too.
-# PostgreSQL: BEGIN, one statement (tokens, ledger, profile), the session, COMMIT: 4 and 4.
-# SQLite (no data-modifying CTEs): BEGIN IMMEDIATE, the tokens, the ledger, the profile, then
+# PostgreSQL: the client address's token (its own autocommitted statement), BEGIN, one statement
+# (the wallet's token, the ledger, the profile, the session), COMMIT: 4 and 4.
+# SQLite (no data-modifying CTEs): BEGIN IMMEDIATE, both tokens, the ledger, the profile, then
 # (made on the database thread, `Transaction.batch`'s `then`) the session and the COMMIT, all in
 # one hop: 1 round trip, 6 statements.
 BUDGETS = {"postgresql": (4, 4), "sqlite": (1, 6)}
+PEER = ("203.0.113.7", 50000)
+"""A caller with an IP address: the per-address limit applies (a test client's does not)."""
 
 
-def test_a_new_wallet_client_onboarding_costs_at_most_four_round_trips(
-    client: TestClient, services: Services
-) -> None:
+def test_a_new_wallet_client_onboarding_costs_at_most_four_round_trips(settings: Settings) -> None:
     """Both rate limits counted and the single-use ledger on; the same use case behind both
     routes."""
-    config = services.settings
-    assert config.rate_limit_per_ip
-    assert config.rate_limit_per_wallet
-    assert config.single_use_signatures
-    db = services.db
-    round_trips, statements = BUDGETS[db.dialect]
-    assert round_trips <= 4
+    assert settings.rate_limit_per_ip
+    assert settings.rate_limit_per_wallet
+    assert settings.single_use_signatures
+    app = create_app(settings)
+    with TestClient(app, client=PEER) as client:
+        db = app.state.services.db
+        client.portal.call(db.create_schema)
+        round_trips, statements = BUDGETS[db.dialect]
+        assert round_trips <= 4
 
-    def costs(send: Any) -> tuple[int, int]:
-        before = db.round_trips, db.statements
-        send()
-        return db.round_trips - before[0], db.statements - before[1]
+        def costs(send: Any) -> tuple[int, int]:
+            before = db.round_trips, db.statements
+            send()
+            return db.round_trips - before[0], db.statements - before[1]
 
-    def graphql() -> None:
-        ok(onboard(client, **signed(Signer(), is_client=True, ts=fresh_timestamp(100))))
+        def graphql() -> None:
+            ok(onboard(client, **signed(Signer(), is_client=True, ts=fresh_timestamp(100))))
 
-    def legacy() -> None:
-        signer, ts = Signer(), fresh_timestamp(101)
-        body = {"wallet": signer.address, "signature": signer.eip191(ts), "is_client": True}
-        response = client.post("/onboarding", json=body, headers={"RBT-TS": str(ts)})
-        assert response.status_code == 200
+        def legacy() -> None:
+            signer, ts = Signer(), fresh_timestamp(101)
+            body = {"wallet": signer.address, "signature": signer.eip191(ts), "is_client": True}
+            response = client.post("/onboarding", json=body, headers={"RBT-TS": str(ts)})
+            assert response.status_code == 200
 
-    assert costs(graphql) == (round_trips, statements)
-    assert costs(legacy) == (round_trips, statements)
+        buckets = client.portal.call(_bucket_keys, db)
+        assert costs(graphql) == (round_trips, statements)
+        assert costs(legacy) == (round_trips, statements)
+        taken = set(client.portal.call(_bucket_keys, db)) - set(buckets)
+        assert any(PEER[0] in key for key in taken)  # the address's token was taken and kept
+
+
+async def _bucket_keys(db: Database) -> list[str]:
+    async with db.read() as session:
+        return list((await session.exec(text("SELECT key FROM rate_limit_buckets"))).scalars())
 
 
 def _ledger_statements(db: Database, *, returning: bool) -> tuple[Any, Any]:
@@ -393,18 +404,20 @@ def test_a_new_wallet_client_onboarding_writes_one_page_per_btree_it_must_touch(
     assert len(pages) == len(set(pages)) <= 12, pages
 
 
-def test_postgresql_takes_the_client_address_token_last(
+def test_postgresql_takes_the_client_address_token_in_a_statement_of_its_own(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every onboarding from one address updates that address's bucket row, whose lock is held
-    to the COMMIT. On PostgreSQL the token is taken by the session's INSERT, the last statement
-    before the COMMIT (one round trip of lock, not three); the wallet's goes first, with the
-    proof and the profile. SQLite has one writer at a time: there both go first."""
-    sent: list[tuple[str, dict[str, Any]]] = []
+    """Every onboarding from one address updates that address's bucket row, and a row's lock is
+    held to its transaction's end. On PostgreSQL the token is taken by a statement of its own,
+    autocommitted before the onboarding's transaction begins (the lock lasts that statement);
+    the wallet's goes with the proof, the profile and the session. SQLite has one writer at a
+    time: there both go first, in the onboarding's transaction."""
+    sent: list[tuple[str, dict[str, Any], bool]] = []
     send = Transaction._send
 
     async def recorded(self: Transaction, steps: Any, end: Any, then: Any = None) -> Any:
-        sent.extend((statement.sql, parameters) for statement, parameters in steps)
+        in_transaction = self._begin or self._open
+        sent.extend((statement.sql, parameters, in_transaction) for statement, parameters in steps)
         return await send(self, steps, end, then)
 
     monkeypatch.setattr(Transaction, "_send", recorded)
@@ -413,19 +426,19 @@ def test_postgresql_takes_the_client_address_token_last(
         client.portal.call(app.state.services.db.create_schema)
         sent.clear()
         ok(onboard(client, **signed(Signer(), is_client=True)))
-    holding = [
-        index
-        for index, (_, parameters) in enumerate(sent)
-        if any(str(value).startswith("ip:") for value in parameters.values())
-    ]
-    wallet = [
-        index
-        for index, (_, parameters) in enumerate(sent)
-        if any(str(value).startswith("wallet:") for value in parameters.values())
-    ]
+
+    def taking(prefix: str) -> list[int]:
+        return [
+            index
+            for index, (_, parameters, _) in enumerate(sent)
+            if any(str(value).startswith(prefix) for value in parameters.values())
+        ]
+
+    statements = [sql for sql, _, _ in sent]
     if settings.database_url.startswith("postgresql"):
-        assert holding == [len(sent) - 1], [sql for sql, _ in sent]
-        assert "INSERT INTO auth_sessions" in sent[-1][0]
-        assert wallet == [0]
+        assert taking("ip:") == [0], statements
+        assert [in_transaction for _, _, in_transaction in sent] == [False, True], statements
+        assert taking("wallet:") == [1]
+        assert "INSERT INTO auth_sessions" in sent[1][0]
     else:
-        assert holding == wallet == [0]
+        assert taking("ip:") == taking("wallet:") == [0], statements

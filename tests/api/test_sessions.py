@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import jwt as pyjwt
@@ -115,6 +117,56 @@ def test_refresh_rotates_and_the_old_session_ends(client: TestClient) -> None:
     assert second["randomSecret"] != first["randomSecret"]
     assert me(client, second["jwt"])["data"]["me"]["id"] == first["profile"]["id"]
     assert signed_out(me(client, first["jwt"]))
+
+
+def _stored_refresh_hash(
+    services: Services, session_id: str, replaced: str | None = None
+) -> Callable[[], Awaitable[str | None]]:
+    """What reads the session row's `refresh_hash`; with `replaced`, overwritten first."""
+
+    async def read() -> str | None:
+        async with services.db.write() as db_session:
+            if replaced is not None:
+                await db_session.exec(
+                    update(AuthSession)
+                    .where(col(AuthSession.id) == session_id)
+                    .values(refresh_hash=replaced)
+                )
+            row = await db_session.get(AuthSession, session_id)
+            return None if row is None else row.refresh_hash
+
+    return read
+
+
+def test_a_session_stores_the_hash_of_its_refresh_tokens_jti(
+    client: TestClient, services: Services
+) -> None:
+    """Not of the token, which names the profile: so the row can be written by the statement
+    that creates the profile. The token's signature still has to verify first."""
+    session = client_session(client)
+    claims = pyjwt.decode(session["refreshToken"], options={"verify_signature": False})
+    stored = client.portal.call(_stored_refresh_hash(services, claims["sid"]))
+    assert stored == hashlib.sha256(claims["jti"].encode()).hexdigest()
+    assert stored != hashlib.sha256(session["refreshToken"].encode()).hexdigest()
+    forged = _forge(session["refreshToken"], exp=claims["exp"] + 1)  # same jti, bad signature
+    assert code(refresh(client, forged)) == "REFRESH_TOKEN_NOT_FOUND"
+    assert "errors" not in refresh(client, session["refreshToken"])
+
+
+def test_a_row_holding_the_whole_tokens_hash_still_refreshes_once(
+    client: TestClient, services: Services
+) -> None:
+    """Rows written before sessions were made ahead of their profile hold the hash of the
+    whole refresh token: such a token still refreshes, once, and its reuse is still caught."""
+    session = client_session(client)
+    token = session["refreshToken"]
+    sid = pyjwt.decode(token, options={"verify_signature": False})["sid"]
+    whole = hashlib.sha256(token.encode()).hexdigest()
+    assert client.portal.call(_stored_refresh_hash(services, sid, replaced=whole)) == whole
+    renewed = refresh(client, token)["data"]["refreshSession"]
+    assert signed_in(me(client, renewed["jwt"]))
+    assert code(refresh(client, token)) == "REFRESH_TOKEN_REUSED"
+    assert signed_out(me(client, renewed["jwt"]))
 
 
 def test_an_access_token_is_not_a_refresh_token(client: TestClient) -> None:
