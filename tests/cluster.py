@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import httpx
 
 from models.config import DEFAULT_MARKETS
 from tests.live_server import CLI, free_port
+from tests.waiting import NotYet, eventually, eventually_async
 
 CONSOLE_SCRIPT = str(CLI)
 SERVICE_CONNECTIONS = "onboarding-api:%"
@@ -70,18 +70,20 @@ class Instance:
         return self.log_path.read_text(errors="replace")
 
     def _wait_until_serving(self, workers: int, within: float = 30.0) -> None:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
+        def serving() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"instance exited ({self.process.returncode}):\n{self.log()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200 and (
+                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200 and (
                     workers == 1 or len(self.worker_pids()) == workers
-                ):
-                    return
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"instance did not start serving within {within}s:\n{self.log()}")
+                )
+            return False
+
+        try:
+            eventually(serving, within=within, what="the instance serving", every=0.1)
+        except NotYet as late:
+            self.stop()
+            raise RuntimeError(f"{late}\n{self.log()}") from None
 
     def worker_pids(self) -> set[int]:
         """The processes that serve requests: uvicorn's workers, or the process itself."""
@@ -195,24 +197,26 @@ async def blocked_backends(
 ) -> list[int]:
     """Wait until `at_least` of the service's connections, including one from each worker pid
     in `from_each`, wait on a lock; the worker pids of all that wait."""
-    deadline = time.monotonic() + within
     wanted = set(from_each)
-    while True:
+    seen: list[int] = []
+
+    async def waiting() -> list[int]:
         rows = await sql(
             url,
             "SELECT application_name FROM pg_stat_activity WHERE datname = current_database() "
             "AND wait_event_type = 'Lock' AND application_name LIKE $1",
             SERVICE_CONNECTIONS,
         )
-        pids = [int(row[0].split(":", 1)[1]) for row in rows]
-        if len(pids) >= at_least and wanted <= set(pids):
-            return pids
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{len(pids)} requests from workers {sorted(set(pids))} reached the database; "
-                f"wanted {at_least} including workers {sorted(wanted)}"
-            )
-        await asyncio.sleep(0.05)
+        seen[:] = [int(row[0].split(":", 1)[1]) for row in rows]
+        return seen if len(seen) >= at_least and wanted <= set(seen) else []
+
+    try:
+        return await eventually_async(waiting, within=within, what="requests waiting on a lock")
+    except NotYet:
+        raise AssertionError(
+            f"{len(seen)} requests from workers {sorted(set(seen))} reached the database; "
+            f"wanted {at_least} including workers {sorted(wanted)}"
+        ) from None
 
 
 async def terminate_service_connections(url: str) -> int:
@@ -225,11 +229,12 @@ async def terminate_service_connections(url: str) -> int:
         SERVICE_CONNECTIONS,
     )
     terminated = [row[0] for row in rows if row[1]]
-    deadline = time.monotonic() + 10
-    while await sql(url, "SELECT pid FROM pg_stat_activity WHERE pid = ANY($1)", terminated):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"backends {terminated} did not exit within 10 s")
-        await asyncio.sleep(0.01)
+
+    async def exited() -> bool:
+        alive = "SELECT pid FROM pg_stat_activity WHERE pid = ANY($1)"
+        return not await sql(url, alive, terminated)
+
+    await eventually_async(exited, within=10, what=f"backends {terminated} exited", every=0.01)
     return len(terminated)
 
 

@@ -8,12 +8,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
+from tests.waiting import NotYet, eventually
 
 CLI = Path(sys.executable).with_name("onboarding-api")
 
@@ -27,18 +28,16 @@ def free_port() -> int:
 
 def wait_until_ready(base: str, process: subprocess.Popen[bytes], within: float = 60) -> None:
     """Until `GET /readyz` answers 200; fails with the process's output if it exits first."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
+
+    def ready() -> bool:
+        with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
+                return True
         if process.poll() is not None:
-            output = process.communicate()
-            raise AssertionError(f"the server exited: {output}")
-        assert time.monotonic() < deadline, f"the server did not get ready within {within} s"
-        time.sleep(0.2)
+            raise AssertionError(f"the server exited: {process.communicate()}")
+        return False
+
+    eventually(ready, within=within, what="the server ready", every=0.2)
 
 
 @contextlib.contextmanager
@@ -58,18 +57,22 @@ def live_server(env: dict[str, str], startup_seconds: float = 30.0) -> Iterator[
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + startup_seconds
-        while True:
+
+        def serving() -> bool:
             try:
                 with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:  # noqa: S310
-                    if response.status == 200:
-                        break
+                    return response.status == 200
             except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    output = log.read().decode(errors="replace")[-2000:]
-                    raise RuntimeError(f"server did not start: {output}") from None
-                time.sleep(0.1)
+                if process.poll() is None:
+                    return False
+                raise RuntimeError(f"server exited ({process.returncode})") from None
+
+        try:
+            eventually(serving, within=startup_seconds, what="the server serving", every=0.1)
+        except (NotYet, RuntimeError) as failed:
+            log.seek(0)
+            output = log.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"server did not start ({failed}): {output}") from None
         yield base
     finally:
         process.terminate()

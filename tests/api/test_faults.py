@@ -38,6 +38,7 @@ from tests.cluster import (
     terminate_service_connections,
 )
 from tests.signing import Signer, fresh_timestamp
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -134,10 +135,7 @@ def test_database_down_fails_fast_and_the_service_recovers_without_restart(
 
 def recover(proxy: TcpProxy, ready: Any) -> None:
     proxy.restore()
-    deadline = time.monotonic() + 10
-    while ready() != 200:
-        assert time.monotonic() < deadline, "readiness did not come back within 10s"
-        time.sleep(0.1)
+    eventually(lambda: ready() == 200, within=10, what="readiness back", every=0.1)
 
 
 def test_connections_cut_during_load_break_no_invariant(
@@ -249,10 +247,12 @@ def test_a_worker_killed_mid_onboarding_leaves_no_partial_rows(
             assert asyncio.run(stored_traces(url, signers[i].address.lower())) == 0
 
         # uvicorn replaced the worker; the lost onboardings' proofs were never spent.
-        deadline = time.monotonic() + 15
-        while len(instance.worker_pids()) != 2:
-            assert time.monotonic() < deadline, "the killed worker was not replaced"
-            time.sleep(0.1)
+        eventually(
+            lambda: len(instance.worker_pids()) == 2,
+            within=15,
+            what="the killed worker replaced",
+            every=0.1,
+        )
         died = [json.loads(line) for line in instance.log().splitlines() if " died" in line]
         assert f"Child process [{victim}] died" in [line["msg"] for line in died]
         assert {line["level"] for line in died} == {"warning"}

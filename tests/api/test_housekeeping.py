@@ -22,6 +22,7 @@ from models.config import Rate
 from models.tables import ApiKey, AuthSession, Notification
 from tests.api.test_api_keys import REVOKE, bearer, create, data, market_maker
 from tests.api.test_sessions import call, client_session, code, me, signed_out
+from tests.waiting import eventually
 
 
 def rows(client: TestClient, model: type[Any], *where: Any) -> int:
@@ -163,7 +164,4 @@ def test_the_housekeeping_loop_runs_the_purges(fast_housekeeping: TestClient) ->
     def rows_now() -> tuple[int, int]:
         return (rows(client, Notification), rows(client, AuthSession))
 
-    deadline = time.monotonic() + 10
-    while rows_now() != (0, 0) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert rows_now() == (0, 0)
+    eventually(lambda: rows_now() == (0, 0), within=10, what="expired rows deleted")

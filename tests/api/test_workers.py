@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,9 +12,10 @@ import httpx
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from tests.api.metrics_helpers import parse, total
+from tests.api.metrics_helpers import Samples, parse, total
 from tests.conftest import migrate_database
 from tests.live_server import CLI, free_port, wait_until_ready
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -91,14 +91,13 @@ def test_totals_are_exact_across_two_workers(server: tuple[str, Path]) -> None:
 
     # A worker counts a request just after its answer has left, so under load a scrape may
     # come a moment before the last few are counted: the totals must become exact, never more.
-    deadline = time.monotonic() + 10
-    while True:
+    def all_counted() -> Samples | None:
         samples = parse(httpx.get(f"{base}/metrics", timeout=10).text)
         counted = total(samples, "onboarding_http_requests_total", route="/healthz")
-        if counted >= sent or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert counted == sent
+        assert counted <= sent
+        return samples if counted == sent else None
+
+    samples = eventually(all_counted, within=10, what=f"{sent} /healthz requests counted")
     per_worker = served_by_worker(metrics_dir, "/healthz")
     assert len([n for n in per_worker.values() if n]) == 2, per_worker  # requests spread
     assert sum(per_worker.values()) == sent

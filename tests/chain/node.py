@@ -11,7 +11,6 @@ import json
 import platform
 import subprocess
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from eth_abi.abi import encode
 from eth_hash.auto import keccak
 
 from tests.live_server import free_port
+from tests.waiting import NotYet, eventually
 
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = HERE / "node_modules"
@@ -73,18 +73,22 @@ class Anvil:
             stderr=subprocess.DEVNULL,
         )
         node = cls(process=process, url=f"http://127.0.0.1:{port}", chain_id=chain_id)
-        deadline = time.monotonic() + 30
-        while True:
+
+        def answering() -> bool:
             if process.poll() is not None:
                 raise RuntimeError(f"anvil exited with status {process.returncode}")
             try:
                 node.deployer = node.rpc("eth_accounts")[0]
-                return node
             except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    process.kill()
-                    raise RuntimeError("anvil did not answer within 30 s") from None
-                time.sleep(0.05)
+                return False
+            return True
+
+        try:
+            eventually(answering, within=30, what="anvil answering")
+        except NotYet:
+            process.kill()
+            raise
+        return node
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -113,11 +117,12 @@ class Anvil:
             tx["to"] = to
         tx_hash = self.rpc("eth_sendTransaction", tx)
         # Automining answers with the hash and may mine a moment later: no receipt (null) yet.
-        deadline = time.monotonic() + 10
-        while (receipt := self.rpc("eth_getTransactionReceipt", tx_hash)) is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"transaction {tx_hash} was not mined within 10 s")
-            time.sleep(0.01)
+        receipt = eventually(
+            lambda: self.rpc("eth_getTransactionReceipt", tx_hash),
+            within=10,
+            what=f"transaction {tx_hash} mined",
+            every=0.01,
+        )
         if receipt["status"] != "0x1":
             raise RuntimeError(f"transaction failed: {receipt}")
         mined: dict[str, Any] = receipt
