@@ -15,23 +15,32 @@ the pool is not asked to roll back a connection that was already committed. `joi
 same statements inside an ORM session's transaction (seeding, API-key creation).
 
 Round trips. On PostgreSQL a round trip is one message exchange with the server: each statement,
-BEGIN and COMMIT. On SQLite the database is in-process and reached through aiosqlite's thread: a
-round trip is one hop to that thread and back (what costs: a queue put, a thread wake-up, the
-GIL and a loop wake-up, ~30-60 us of CPU). A `Transaction` on SQLite sends, in one hop, the
-BEGIN IMMEDIATE with its first statements, and the statements queued with `later()` with the
-next hop or with the COMMIT; `batch()` sends several statements in one hop, and its `then` may
-finish the transaction in that same hop (statements made from the batch's rows, on the database
-thread, then the COMMIT). Both are counted:
-`Database.round_trips` (hops / server round trips) and `Database.statements` (every statement,
+BEGIN and COMMIT. On SQLite the database is in-process: a round trip is one visit, a run of
+statements back to back on `sqlite3` with nothing else in between (`_sqlite_run`). A
+`Transaction` on SQLite sends, in one visit, the BEGIN IMMEDIATE with its first statements, and
+the statements queued with `later()` with the next visit or with the COMMIT; `batch()` sends
+several statements in one visit, and its `then` may finish the transaction in that same visit
+(statements made from the batch's rows, then the COMMIT). Both are counted:
+`Database.round_trips` (visits / server round trips) and `Database.statements` (every statement,
 BEGIN, COMMIT and ROLLBACK included). On PostgreSQL the two are equal. `on_statement` (the
 `/metrics` counter, wired in by `api` so that `models` never imports it) hears how many
 statements each round trip carried.
 
-Why not SQLite on the loop thread (no hops at all)? Its BEGIN IMMEDIATE waits in SQLite's busy
-handler, sleeping, while another process (a second worker, a CLI, housekeeping) holds the write
-lock: up to `busy_timeout` with the whole event loop stopped; and a COMMIT that checkpoints syncs
-the files. The aiosqlite thread keeps both off the loop; this process's own writers queue on
-`_write_turn` before they start, so they never busy-wait.
+The write turn on the loop. The write turn's transactions (`transaction()` and `autocommit()`:
+the onboarding's) run their statements on the event loop's own thread; the ORM's sessions and
+every read go through aiosqlite's thread. A hop to that thread costs more than the statements: a
+queue put, a thread wake-up, the GIL handed over and back for every step, and a loop wake-up; on
+the live worker, going without it raised legacy onboardings by ~27 % and GraphQL's by ~7 %
+(bench/README.md, seventh pass). What the thread was there for: SQLite's busy handler sleeps
+while another process (a second worker, a CLI) holds the write lock, which on the loop would
+stop it for up to `_SQLITE_BUSY_SECONDS`. So the turn's connection has no busy handler
+(`busy_timeout=0`), and a visit refused as busy before it changed anything (its BEGIN IMMEDIATE,
+or a lone autocommitted statement) is tried again after an `asyncio.sleep`, with backoff, as
+long as the handler would have waited: the loop goes on meanwhile. This process's own writers
+never meet that lock: they queue on `_write_turn` first. What still runs on the loop is the
+statements' own work (~0.1 ms for an onboarding: no sync, `synchronous=NORMAL`) and, only if the
+WAL passes `WAL_CAP_PAGES` because the checkpoints below are not keeping up, the COMMIT that
+then checkpoints and syncs.
 
 Checkpoints. SQLite's default has the COMMIT that takes the WAL past 1000 pages copy it into
 the database file and sync both, 8-20 ms inside that request, under the write turn (every ~50
@@ -240,6 +249,8 @@ class Database:
         async with self._write_turn:
             if self._turn_connection is None or not self._turn_connection.is_valid:
                 self._turn_connection = await self.engine.raw_connection()
+                # Used on the loop: SQLite's busy handler would sleep with the loop stopped.
+                self._turn_connection.driver_connection._conn.execute("PRAGMA busy_timeout=0")
             async with self._bare(atomic=atomic, pooled=self._turn_connection) as transaction:
                 yield transaction
 
@@ -513,8 +524,8 @@ class Transaction:
         """Run the statements in order, each one's rows; on SQLite in one round trip.
 
         `then` sees those rows and returns the statements that finish the transaction, or
-        none: on SQLite (an owned transaction) it runs on the database thread, and its
-        statements and the COMMIT go in the same round trip; elsewhere it runs here and its
+        none: on SQLite (an owned transaction) it runs inside the round trip, and its
+        statements and the COMMIT go in that same round trip; elsewhere it runs here and its
         statements are sent as `later()` ones. (So it must not touch the event loop.)"""
         pending, self._later = self._later, []
         skip = len(pending)
@@ -529,7 +540,7 @@ class Transaction:
             seen: list[list[Rows]] = []
 
             def finish(raw: list[list[Any]]) -> list[Step]:
-                seen.append(as_rows(raw))  # made once, on the database thread
+                seen.append(as_rows(raw))  # made once, inside the round trip
                 return then(seen[0])
 
             results = await self._send([*pending, *steps], None, finish)
@@ -577,11 +588,9 @@ class Transaction:
             if self._sqlite:
                 finished = 0
                 try:
-                    results, finished = await self._driver._execute(
-                        _sqlite_hop, self._driver._conn, sql, arguments, begin, end, then
-                    )
+                    results, finished = await self._sqlite_visit(sql, arguments, begin, end, then)
                 finally:
-                    self._db.counted(count + finished, 1)  # one hop, however far it got
+                    self._db.counted(count + finished, 1)  # one visit, however far it got
                 if finished:
                     end = "COMMIT"
             else:
@@ -592,6 +601,39 @@ class Transaction:
         if end is not None:
             self._open, self._clean = False, True
         return results
+
+    async def _sqlite_visit(
+        self,
+        sql: list[str],
+        arguments: list[list[Any]],
+        begin: bool,
+        end: str | None,
+        then: Callable[[list[list[Any]]], list[Step]] | None,
+    ) -> tuple[list[list[Any]], int]:
+        """`_sqlite_run` on aiosqlite's thread, or for the write turn's connection on this one
+        (module docstring, "The write turn on the loop"): there a visit refused because another
+        process holds the write lock changed nothing, and is tried again after a sleep that
+        lets the loop go on, with backoff, for as long as SQLite's busy handler would wait."""
+        connection = self._driver._conn
+        if not self._kept:
+            visited: tuple[list[list[Any]], int] = await self._driver._execute(
+                _sqlite_run, connection, sql, arguments, begin, end, then
+            )
+            return visited
+        deadline, delay = time.monotonic() + _SQLITE_BUSY_SECONDS, 0.001
+        while True:
+            try:
+                return _sqlite_run(connection, sql, arguments, begin, end, then)
+            except sqlite3.OperationalError as error:
+                # Nothing done: the transaction this visit was to begin, or one autocommitted
+                # statement.
+                alone = begin or (not self._open and len(sql) == 1)
+                unchanged = alone and not connection.in_transaction
+                busy = error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+                if not (busy and unchanged) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.025)
 
     async def _postgresql(
         self, sql: list[str], arguments: list[list[Any]], begin: bool, end: str | None
@@ -635,7 +677,7 @@ Then = Callable[[list[Rows]], list[Step]]
 """What finishes a transaction, from a batch's rows (`Transaction.batch`)."""
 
 
-def _sqlite_hop(
+def _sqlite_run(
     connection: Any,
     sql: list[str],
     arguments: list[list[Any]],
@@ -643,8 +685,9 @@ def _sqlite_hop(
     end: str | None,
     then: Callable[[list[list[Any]]], list[Step]] | None,
 ) -> tuple[list[list[Any]], int]:
-    """One hop's work on aiosqlite's thread (`sqlite3` directly): the rows, and how many
-    statements `then` added (its own and the COMMIT; 0 when it added none)."""
+    """One round trip's work, on `sqlite3` directly (`Transaction._sqlite_visit` says on which
+    thread): the rows, and how many statements `then` added (its own and the COMMIT; 0 when it
+    added none)."""
     if begin:
         connection.execute("BEGIN IMMEDIATE")
     results = [

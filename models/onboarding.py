@@ -24,12 +24,12 @@ BEGIN, one statement that takes the wallet's token, spends the proof, gets or cr
 profile and inserts its session (data-modifying CTEs; the session is made before the profile is
 known, `sessions.ClientSession`), and the COMMIT: four round trips in all. SQLite has no
 data-modifying CTEs and one writer at a time (no row lock to keep short): there both tokens, the
-ledger and the profile are three statements, sent with the BEGIN IMMEDIATE in one hop to the
-database thread; when they admit the attempt and create the profile, the session's INSERT and
-the COMMIT follow on that thread in the same hop: one round trip, six statements (see
-`models.db` for what a round trip is on each engine). An existing profile's session goes in a
-second hop, and a refusal costs a few more (the address's token is taken again after the
-rollback). The tokens are signed last, once the profile's id is known.
+ledger and the profile are three statements, sent with the BEGIN IMMEDIATE in one round trip;
+when they admit the attempt and create the profile, the session's INSERT and the COMMIT follow
+in that same round trip: six statements (see `models.db` for what a round trip is on each
+engine). An existing profile's session goes in a second round trip, and a refusal costs a few
+more (the address's token is taken again after the rollback). The tokens are signed last, once
+the profile's id is known.
 """
 
 from __future__ import annotations
@@ -252,7 +252,7 @@ async def _admitted(
     created: list[ProfileRecord] = []
 
     def then(results: list[Rows]) -> list[Step]:
-        """On the database thread: a new profile, admitted, is finished at once."""
+        """Inside the round trip: a new profile, admitted, is finished at once."""
         admitted = {row["key"] for row in results[0]} if buckets else set()
         if not results[-1] or any(key not in admitted for key, _ in buckets):
             return []

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +20,8 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from api.services import Services
 from api.settings import Settings
-from models.db import Database, Transaction
+from models import db as db_module
+from models.db import Database, Transaction, is_unavailable
 from models.profiles import ProfileMath
 from tests.api.test_onboard import ONBOARD, ok, onboard, signed
 from tests.cluster import terminate_service_connections
@@ -104,6 +108,87 @@ def test_sqlite_writers_take_turns_within_a_process(tmp_path: Any) -> None:
     events = asyncio.run(scenario())
     assert [kind for kind, _ in events] == ["in", "out"] * 3
     assert [events[i][1] == events[i + 1][1] for i in range(0, 6, 2)] == [True] * 3
+
+
+def test_the_sqlite_write_turn_waits_for_another_process_lock_with_the_loop_running(
+    tmp_path: Any,
+) -> None:
+    """The write turn's statements run on the loop thread: a write lock held elsewhere (another
+    worker, a CLI) is waited for in `asyncio.sleep`s, never in SQLite's busy handler, so the
+    loop keeps serving; the transaction goes through once the lock is released."""
+    path = tmp_path / "held.db"
+    ticks: list[float] = []
+
+    async def scenario() -> list[str]:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            await db.create_schema()
+            add, read = _ledger_statements(db, returning=False)
+            other = _holding_the_write_lock(path)
+            threading.Timer(0.5, other.execute, ["COMMIT"]).start()
+
+            async def write() -> None:
+                async with db.transaction() as transaction:
+                    transaction.later(add, {"a": "0x1", "d": "held", "e": 1})
+
+            writing = asyncio.ensure_future(write())
+            while not writing.done():
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
+            await writing
+            async with db.transaction() as transaction:
+                digests = [row["digest"] for row in await transaction.rows(read, {})]
+            other.close()
+            return digests
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(scenario()) == ["held"]
+    assert ticks[-1] - ticks[0] >= 0.45  # it waited for the lock...
+    assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.2  # ...with the loop running
+
+
+def test_a_write_lock_held_past_the_busy_timeout_fails_the_write_turn_as_unavailable(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unchanged by running on the loop: SERVICE_UNAVAILABLE's cause, and nothing written."""
+    monkeypatch.setattr(db_module, "_SQLITE_BUSY_SECONDS", 0.3)
+    path = tmp_path / "held.db"
+
+    async def scenario() -> tuple[BaseException | None, float, list[Any]]:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            await db.create_schema()
+            add, read = _ledger_statements(db, returning=False)
+            other = _holding_the_write_lock(path)
+            started, failure = time.monotonic(), None
+            try:
+                async with db.transaction() as transaction:
+                    transaction.later(add, {"a": "0x1", "d": "late", "e": 1})
+            except Exception as error:
+                failure = error
+            waited = time.monotonic() - started
+            other.execute("COMMIT")
+            other.close()
+            async with db.transaction() as transaction:
+                rows = await transaction.rows(read, {})
+            return failure, waited, rows
+        finally:
+            await db.dispose()
+
+    failure, waited, rows = asyncio.run(scenario())
+    assert failure is not None
+    assert is_unavailable(failure), failure
+    assert "locked" in str(failure)
+    assert 0.3 <= waited < 2
+    assert rows == []
+
+
+def _holding_the_write_lock(path: Any) -> sqlite3.Connection:
+    """Another connection (as another process would) in a write transaction on `path`."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    return other
 
 
 def test_prepared_statements_are_built_once() -> None:
@@ -195,8 +280,8 @@ def test_the_counter_counts_round_trips_begin_and_commit_included(database_url: 
 # PostgreSQL: the client address's token (its own autocommitted statement), BEGIN, one statement
 # (the wallet's token, the ledger, the profile, the session), COMMIT: 4 and 4.
 # SQLite (no data-modifying CTEs): BEGIN IMMEDIATE, both tokens, the ledger, the profile, then
-# (made on the database thread, `Transaction.batch`'s `then`) the session and the COMMIT, all in
-# one hop: 1 round trip, 6 statements.
+# (made inside the round trip, `Transaction.batch`'s `then`) the session and the COMMIT, all in
+# one visit: 1 round trip, 6 statements.
 BUDGETS = {"postgresql": (4, 4), "sqlite": (1, 6)}
 PEER = ("203.0.113.7", 50000)
 """A caller with an IP address: the per-address limit applies (a test client's does not)."""
