@@ -14,6 +14,7 @@ ORM rows (few per profile, and `models.api_keys` works on them).
 from __future__ import annotations
 
 import functools
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -270,6 +271,10 @@ class OpenOrdersByProfileLoader(DataLoader[int, list[OrderRow]]):
 
     def __init__(self, db: Database) -> None:
         statuses = {f"status_{i}": status for i, status in enumerate(_RESTING)}
+        # Weak: `_resting`'s function holding this loader would make a reference cycle, and the
+        # request's orders would outlive it until the cyclic collector came by (at load, several
+        # megabytes of heavy profiles' orders kept alive at once).
+        whole = weakref.ref(self)
 
         async def load(profile_ids: list[int]) -> list[list[OrderRow]]:
             found = await _by_profile(
@@ -279,7 +284,10 @@ class OpenOrdersByProfileLoader(DataLoader[int, list[OrderRow]]):
 
         async def load_resting(profile_ids: list[int]) -> list[RestingOrders]:
             if len(profile_ids) > 1:  # a listing: one SELECT for all, as `load`
-                return [RestingOrders(rows, [*rows]) for rows in await self.load_many(profile_ids)]
+                loader = whole()
+                assert loader is not None  # it is running its own `_resting`
+                listed = await loader.load_many(profile_ids)
+                return [RestingOrders(rows, [*rows]) for rows in listed]
             parameters = {"profile_id": profile_ids[0], **statuses, **_SHOWN}
             newest = await _fetch(db, ORDERS, "loaders.newest", _one(_newest_orders), parameters)
             older: list[OrderMargin] = []

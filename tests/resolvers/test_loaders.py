@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import strawberry
 from sqlmodel import col, select
+from strawberry.dataloader import DataLoader
 from strawberry.schema.config import StrawberryConfig
 
 from models.config import DomainConfig
@@ -279,3 +282,45 @@ def test_resting_orders_as_shown_agree_with_every_row_whole(database_url: str, c
     assert [[getattr(o, name) for name in figures] for o in resting.all] == [
         [getattr(o, name) for name in figures] for o in whole
     ]
+
+
+def test_a_requests_loaders_and_rows_go_with_it_without_the_cyclic_collector(
+    database_url: str,
+) -> None:
+    """No loader is in a reference cycle, so a request's rows are freed when it ends. (One was:
+    at 16 connections, heavy profiles' orders waiting for the cyclic collector raised the
+    worker's peak RSS by ~25 MB.)"""
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        db = Database(database_url)
+        try:
+            await db.create_schema()
+            first, second = await _fill(db, 2)
+            gc.collect()
+            gc.disable()
+            try:
+                loaders = Loaders(db)
+                shown = await loaders.open_orders.resting(first)
+                await asyncio.gather(  # a listing: both in one batch
+                    *(Loaders(db).open_orders.resting(i) for i in (first, second))
+                )
+                await loaders.open_orders.load(first)
+                await loaders.open_positions.load(first)
+                await loaders.notifications.page(Page(profile_id=first, limit=5))
+                await loaders.order_history.page(Page(profile_id=first, limit=5))
+                assert shown.all  # held by the loader's cache, and freed with it
+                built = {
+                    name: weakref.ref(loader)
+                    for name, loader in vars(loaders).items()
+                    if isinstance(loader, DataLoader)
+                }
+                del loaders, shown
+                return list(built), [name for name, ref in built.items() if ref() is not None]
+            finally:
+                gc.enable()
+        finally:
+            await db.dispose()
+
+    built, alive = asyncio.run(scenario())
+    assert set(built) >= {"open_orders", "open_positions", "notifications", "order_history"}
+    assert alive == []
