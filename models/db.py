@@ -111,14 +111,18 @@ class Database:
         # hide_parameters: a failing statement's error (and so its log line) names the SQL but
         # never its values, which include sealed secrets and token hashes.
         options: dict[str, Any] = {"pool_recycle": 1800, "hide_parameters": True}
+        # `pool_size` kept, as many again in a burst. On SQLite too (a file's pool; an in-memory
+        # database has one connection): SQLAlchemy's default there keeps 5, so at 16 concurrent
+        # heavy re-onboardings a connection and its aiosqlite thread were opened and closed
+        # for every third request.
+        sized = {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": connect_timeout}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                options.update(sized)
             options["connect_args"] = {"timeout": connect_timeout}
         else:
-            options.update(
-                pool_size=pool_size, max_overflow=pool_size, pool_timeout=connect_timeout
-            )
+            options.update(sized)
             options["connect_args"] = {
                 "timeout": connect_timeout,
                 # Bounds every statement: a database that

@@ -110,6 +110,35 @@ def test_sqlite_writers_take_turns_within_a_process(tmp_path: Any) -> None:
     assert [events[i][1] == events[i + 1][1] for i in range(0, 6, 2)] == [True] * 3
 
 
+def test_a_sqlite_file_keeps_the_configured_pool_as_postgresql_does(tmp_path: Any) -> None:
+    """`ONBOARDING_DB_POOL_SIZE` kept and as many again in a burst: a pool of SQLAlchemy's
+    default 5 opened and closed a connection (and its thread) per burst of reads above it."""
+
+    async def scenario() -> list[int]:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path}/pool.db", pool_size=4)
+        opened: list[int] = []
+        event.listen(db.engine.sync_engine, "connect", lambda *_: opened.append(1))
+        try:
+            await db.create_schema()
+
+            async def read() -> None:
+                async with db.read() as session:
+                    await session.exec(text("SELECT 1"))
+                    await asyncio.sleep(0.01)  # all eight at once
+
+            counts = []
+            for _ in range(3):
+                await asyncio.gather(*(read() for _ in range(8)))
+                counts.append(len(opened))
+            return counts
+        finally:
+            await db.dispose()
+
+    first, second, third = asyncio.run(scenario())
+    assert first == 8  # four kept and four in the burst
+    assert second - first == third - second == 4  # only the burst's are opened again
+
+
 def test_the_sqlite_write_turn_waits_for_another_process_lock_with_the_loop_running(
     tmp_path: Any,
 ) -> None:
