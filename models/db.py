@@ -30,7 +30,7 @@ The write turn on the loop. The write turn's transactions (`transaction()` and `
 the onboarding's) run their statements on the event loop's own thread; the ORM's sessions and
 every read go through aiosqlite's thread. A hop to that thread costs more than the statements: a
 queue put, a thread wake-up, the GIL handed over and back for every step, and a loop wake-up; on
-the live worker, going without it raised legacy onboardings by ~27 % and GraphQL's by ~7 %
+the live worker, going without it raised legacy onboardings by ~27 % and GraphQL's by 7-22 %
 (bench/README.md, seventh pass). What the thread was there for: SQLite's busy handler sleeps
 while another process (a second worker, a CLI) holds the write lock, which on the loop would
 stop it for up to `_SQLITE_BUSY_SECONDS`. So the turn's connection has no busy handler
