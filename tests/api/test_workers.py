@@ -15,6 +15,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from tests.api.metrics_helpers import Samples, parse, total
 from tests.conftest import migrate_database
 from tests.live_server import CLI, free_port, wait_until_ready
+from tests.signing import Signer, fresh_timestamp
 from tests.waiting import eventually
 
 
@@ -30,6 +31,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         "ONBOARDING_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/onboarding.db",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "ONBOARDING_LOG_LEVEL": "WARNING",
+        "ONBOARDING_RATE_LIMIT_PER_IP": "null",  # every request comes from 127.0.0.1
     }
     migrate_database(env["ONBOARDING_DATABASE_URL"])  # `serve` refuses an unmigrated database
     process = subprocess.Popen(  # noqa: S603 - our own console script
@@ -105,3 +107,26 @@ def test_totals_are_exact_across_two_workers(server: tuple[str, Path]) -> None:
         total(samples, "onboarding_graphql_operations_total", operation="Clock", outcome="ok") == 30
     )
     assert total(samples, "onboarding_db_statements_total") >= 1  # readiness pings, any worker
+
+
+def test_two_workers_onboard_at_once_on_one_sqlite_file(server: tuple[str, Path]) -> None:
+    """Each worker's write turn meets the other's write lock: it waits with its loop running
+    (`models.db`, "The write turn on the loop") instead of failing or stopping the worker, so
+    every onboarding is served, by both workers."""
+    base, metrics_dir = server
+
+    def onboard(signer: Signer) -> int:
+        ts = fresh_timestamp()
+        body = {"wallet": signer.address, "signature": signer.eip191(ts), "is_client": True}
+        headers = {"RBT-TS": str(ts)}
+        return httpx.post(f"{base}/onboarding", json=body, headers=headers, timeout=30).status_code
+
+    codes: list[int] = []
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for _ in range(10):  # until both workers have written a fair share
+            codes += pool.map(onboard, [Signer() for _ in range(48)])
+            served = served_by_worker(metrics_dir, "/onboarding").values()
+            if len([n for n in served if n >= 10]) == 2:
+                break
+    assert set(codes) == {200}
+    assert len([n for n in served_by_worker(metrics_dir, "/onboarding").values() if n >= 10]) == 2
