@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import sqlite3
@@ -592,7 +593,13 @@ class Transaction:
             if self._sqlite:
                 finished = 0
                 try:
-                    results, finished = await self._sqlite_visit(sql, arguments, begin, end, then)
+                    run = functools.partial(
+                        _sqlite_run, self._driver._conn, sql, arguments, begin, end, then
+                    )
+                    # Nothing done if it fails at once: the transaction it was to begin, or one
+                    # autocommitted statement.
+                    alone = begin or (not self._open and len(sql) == 1)
+                    results, finished = await self._sqlite_visit(run, alone=alone)
                 finally:
                     self._db.counted(count + finished, 1)  # one visit, however far it got
                 if finished:
@@ -607,34 +614,26 @@ class Transaction:
         return results
 
     async def _sqlite_visit(
-        self,
-        sql: list[str],
-        arguments: list[list[Any]],
-        begin: bool,
-        end: str | None,
-        then: Callable[[list[list[Any]]], list[Step]] | None,
+        self, run: Callable[[], tuple[list[list[Any]], int]], *, alone: bool
     ) -> tuple[list[list[Any]], int]:
-        """`_sqlite_run` on aiosqlite's thread, or for the write turn's connection on this one
-        (module docstring, "The write turn on the loop"): there a visit refused because another
-        process holds the write lock changed nothing, and is tried again after a sleep that
-        lets the loop go on, with backoff, for as long as SQLite's busy handler would wait."""
-        connection = self._driver._conn
+        """`run` (a `_sqlite_run`) on aiosqlite's thread, or for the write turn's connection on
+        this one (module docstring, "The write turn on the loop"): there, when it is `alone`
+        and refused because another process holds the write lock, it changed nothing, and is
+        tried again after a sleep that lets the loop go on, with backoff, for as long as
+        SQLite's busy handler would wait."""
         if not self._kept:
-            visited: tuple[list[list[Any]], int] = await self._driver._execute(
-                _sqlite_run, connection, sql, arguments, begin, end, then
-            )
+            visited: tuple[list[list[Any]], int] = await self._driver._execute(run)
             return visited
-        deadline, delay = time.monotonic() + _SQLITE_BUSY_SECONDS, 0.001
+        deadline, delay = None, 0.001
         while True:
             try:
-                return _sqlite_run(connection, sql, arguments, begin, end, then)
+                return run()
             except sqlite3.OperationalError as error:
-                # Nothing done: the transaction this visit was to begin, or one autocommitted
-                # statement.
-                alone = begin or (not self._open and len(sql) == 1)
-                unchanged = alone and not connection.in_transaction
                 busy = error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
-                if not (busy and unchanged) or time.monotonic() > deadline:
+                if not (busy and alone and not self._driver._conn.in_transaction):
+                    raise
+                deadline = deadline or time.monotonic() + _SQLITE_BUSY_SECONDS
+                if time.monotonic() > deadline:
                     raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.025)
