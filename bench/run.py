@@ -277,6 +277,27 @@ class Server:
         return int(line.split()[1]) / 1024
 
 
+def machine_cpu_seconds() -> float:
+    """Busy CPU time of the whole machine so far (every core, /proc/stat): the load generator,
+    the database server and anything else running count too."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time used so far by this machine's PostgreSQL server processes (0 on SQLite, or
+    when the server runs elsewhere); its connections' backends stay up through a run."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            head, fields = stat.read_text().rsplit(")", 1)
+            if head.endswith("(postgres"):
+                total += int(fields.split()[11]) + int(fields.split()[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def server(
     url: str, work: Path, name: str, *, limits: bool = True, settings: dict[str, str] | None = None
@@ -573,9 +594,12 @@ class Run:
 
         run(proofs(int(rate * 2.6)), 2)
         batch = proofs(int(rate * seconds * 1.3))
-        cpu = srv.cpu_seconds()
+        cpu, machine, database = srv.cpu_seconds(), machine_cpu_seconds(), postgres_cpu_seconds()
         result = run(batch, seconds)
-        result["server_cpu_ms"] = (srv.cpu_seconds() - cpu) / result["requests"] * 1000
+        per_request = 1000 / result["requests"]
+        result["server_cpu_ms"] = (srv.cpu_seconds() - cpu) * per_request
+        result["machine_cpu_ms"] = (machine_cpu_seconds() - machine) * per_request
+        result["database_cpu_ms"] = (postgres_cpu_seconds() - database) * per_request
         # Little's law: requests in flight on average, at most the connections. More means the
         # latencies are not the ones the throughput was reached with (as wrk's at 1 connection).
         result["in_flight"] = result["per_second"] * result["mean_ms"] / 1000
@@ -667,7 +691,9 @@ def print_report(report: dict[str, Any], work: Path) -> None:
         print(
             f"{name:31} {run['per_second']:7.0f} /s   p50 {run['p50_ms']:7.2f} ms   "
             f"p99 {run['p99_ms']:7.2f} ms   in flight {run['in_flight']:5.2f}   "
-            f"worker CPU {run['server_cpu_ms']:5.2f} ms/req"
+            f"worker CPU {run['server_cpu_ms']:5.2f} ms/req   machine "
+            f"{run['machine_cpu_ms']:5.2f}"
+            + (f", database {run['database_cpu_ms']:4.2f}" if run["database_cpu_ms"] else "")
             + (f"   ERRORS {run['errors']} (results.json)" if trouble else "")
         )
     for t in TARGETS:

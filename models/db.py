@@ -112,11 +112,13 @@ class Database:
         # hide_parameters: a failing statement's error (and so its log line) names the SQL but
         # never its values, which include sealed secrets and token hashes.
         options: dict[str, Any] = {"pool_recycle": 1800, "hide_parameters": True}
-        # `pool_size` kept, as many again in a burst. On SQLite too (a file's pool; an in-memory
-        # database has one connection): SQLAlchemy's default there keeps 5, so at 16 concurrent
-        # heavy re-onboardings a connection and its aiosqlite thread were opened and closed
-        # for every third request.
-        sized = {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": connect_timeout}
+        # At most `pool_size` connections, each kept once opened; a burst above it waits (up to
+        # `connect_timeout`) for one to be free. A pool that opens more for a burst closes them
+        # again on their return (SQLAlchemy's overflow): at 16 concurrent onboardings that was a
+        # new PostgreSQL backend every ~15 requests (a fork, and the server's and the driver's
+        # caches and prepared statements built again) and ~40 % of the throughput. On SQLite too
+        # (a file's pool; an in-memory database has one connection), where each is a thread.
+        sized = {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": connect_timeout}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -510,6 +512,11 @@ class Transaction:
         self._later: list[Step] = []
         self._clean = True  # no transaction of ours is left open on the connection
 
+    @property
+    def committed(self) -> bool:
+        """Everything sent so far is committed (a failure from here on undoes none of it)."""
+        return self._owned and not (self._open or self._begin)
+
     async def rows(self, statement: DriverStatement, parameters: dict[str, Any]) -> Rows:
         """Run one statement: its rows."""
         return (await self.batch((statement, parameters)))[0]
@@ -519,6 +526,19 @@ class Transaction:
         `statement.columns` order)."""
         pending, self._later = self._later, []
         return (await self._send([*pending, (statement, parameters)], None))[-1]
+
+    async def finish(self, statement: DriverStatement, parameters: dict[str, Any]) -> Rows:
+        """Run the transaction's last statement and commit it: its rows. On PostgreSQL, when
+        nothing was sent yet, the statement goes alone, and being one statement it is a
+        transaction of its own: no BEGIN and COMMIT round trips. On SQLite it goes with the
+        BEGIN IMMEDIATE and the COMMIT in one visit. Joined to an ORM session's transaction it
+        is one more statement: the session commits."""
+        steps, self._later = [*self._later, (statement, parameters)], []
+        end = "COMMIT" if self._owned and (self._begin or self._open) else None
+        if end is not None and self._begin and len(steps) == 1 and not self._sqlite:
+            self._begin, end = False, None
+        rows = (await self._send(steps, end))[-1]
+        return [dict(zip(statement.columns, row, strict=True)) for row in rows]
 
     def later(self, statement: DriverStatement, parameters: dict[str, Any]) -> None:
         """Run `statement`, whose rows nobody reads, with the next round trip (at the latest

@@ -4,33 +4,42 @@ request's own timestamp passes; from then on the request is refused as expired a
 housekeeping loop deletes the entry (`models.onboarding.purge_spent_signatures`).
 
 Spending happens inside the transaction that writes the credentials: a replay is refused with
-SIGNATURE_REPLAYED and its transaction, rolled back, writes nothing.
+SIGNATURE_REPLAYED and writes nothing (its transaction is rolled back; in onboarding's one
+statement on PostgreSQL, the writes after the spend do not happen).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, literal_column
+from sqlalchemy import bindparam, exists, literal_column, select
 
 from .db import Database, DriverStatement, Transaction
 from .errors import AppError, ErrorCode
 from .tables import UsedSignature
 
 
-def spend_statement(db: Database) -> Any:
+def spend_statement(db: Database, when: Any = None) -> Any:
     """INSERT of one ledger entry (`address`, `digest`, `expires_at`) that does nothing when the
-    entry exists; with RETURNING it yields a row only for a first use (onboarding's one-statement
-    admission on PostgreSQL embeds it as a CTE)."""
-    return (
-        db.insert(UsedSignature)
-        .values(
-            address=bindparam("address"),
-            digest=bindparam("digest"),
-            expires_at=bindparam("expires_at"),
-        )
-        .on_conflict_do_nothing()
-        .returning(literal_column("1"))
+    entry exists (or `when` does not hold); with RETURNING it yields a row only for a first use
+    (onboarding's one-statement admission on PostgreSQL embeds it as a CTE)."""
+    insert, columns = db.insert(UsedSignature), UsedSignature.__table__.c  # type: ignore[attr-defined]
+    entry = {
+        name: bindparam(name, type_=columns[name].type)
+        for name in ("address", "digest", "expires_at")
+    }
+    if when is None:
+        insert = insert.values(entry)
+    else:
+        insert = insert.from_select(list(entry), select(*entry.values()).where(when))
+    return insert.on_conflict_do_nothing().returning(literal_column("1"))
+
+
+def unspent() -> Any:
+    """True while the ledger has no entry for (`address`, `digest`), as of the statement's start."""
+    return ~exists().where(
+        UsedSignature.address == bindparam("address"),  # type: ignore[arg-type]
+        UsedSignature.digest == bindparam("digest"),  # type: ignore[arg-type]
     )
 
 

@@ -4,8 +4,9 @@ Everything that writes happens in one transaction: the wallet's rate-limit token
 spent-signature entry, the profile and the credentials land together or not at all, so a
 refusal leaves no trace but its client-address token. Rate limits (see `models.ratelimit`):
 every attempt from a client address takes a token, however it ends; a wallet's token is taken
-only once its proof is verified. Over the address limit, RATE_LIMITED is the answer whatever
-else is wrong.
+only once its proof is verified and found unspent. The answers come in the order `_refused`
+gives: over the address limit, RATE_LIMITED whatever else is wrong; then SIGNATURE_REPLAYED;
+then the wallet's limit.
 
 The wallet proof comes first and writes nothing. A key's (ECDSA) proof is CPU only (~0.1 ms,
 cheaper than any statement). A contract wallet's proof asks a chain node
@@ -13,23 +14,22 @@ cheaper than any statement). A contract wallet's proof asks a chain node
 cannot make the service call the node.
 
 The transaction runs on a bare driver connection (`Database.transaction`; a market maker's, which
-adds an API key through the ORM, inside `Database.write`). On PostgreSQL the client address's
-token is taken first, by a statement of its own, committed at once (`admit_client`): its bucket
-is one row that all of that address's onboardings update, and a row stays locked until its
-transaction ends, so inside the onboarding's transaction the row would wait for that
-transaction's last round trip and for the worker to get back to it between the two (at load,
-other requests' work: milliseconds), and every onboarding from the address would queue behind
-it. The token is kept whatever follows, as the rule above wants anyway. Then, for a new client,
-BEGIN, one statement that takes the wallet's token, spends the proof, gets or creates the
-profile and inserts its session (data-modifying CTEs; the session is made before the profile is
-known, `sessions.ClientSession`), and the COMMIT: four round trips in all. SQLite has no
-data-modifying CTEs and one writer at a time (no row lock to keep short): there both tokens, the
-ledger and the profile are three statements, sent with the BEGIN IMMEDIATE in one round trip;
-when they admit the attempt and create the profile, the session's INSERT and the COMMIT follow
-in that same round trip: six statements (see `models.db` for what a round trip is on each
-engine). An existing profile's session goes in a second round trip, and a refusal costs a few
-more (the address's token is taken again after the rollback). The tokens are signed last, once
-the profile's id is known.
+adds an API key through the ORM, inside `Database.write`). On PostgreSQL it is one statement
+(data-modifying CTEs, `_admit_statement`): the client address's token, the wallet's, the ledger
+entry, getting or creating the profile and inserting its session (made before the profile is
+known, `sessions.ClientSession`), each write only once the one before it got through; and one
+statement is a transaction of its own, so a client's onboarding is one round trip
+(`Transaction.finish`). That also keeps short the lock on the address's bucket row, which every
+onboarding from the address updates: it lasts that statement, with no round trip and no turn
+of the worker's loop (at load, other requests' work: milliseconds) inside it. A refusal found
+there wrote its address token and nothing else. SQLite has no data-modifying CTEs and one
+writer at a time (no row lock to keep short): there both tokens, the ledger and the profile are
+three statements, sent with the BEGIN IMMEDIATE in one round trip; when they admit the attempt
+and create the profile, the session's INSERT and the COMMIT follow in that same round trip: six
+statements (see `models.db` for what a round trip is on each engine). An existing profile's
+session goes in a second round trip, and a refusal, rolled back, costs a few more (the
+address's token is taken again after the rollback). The tokens are signed last, once the
+profile's id is known.
 """
 
 from __future__ import annotations
@@ -60,12 +60,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .api_keys import api_key_secret, live_keys, new_api_key_row
 from .chain import NO_CHAINS, Chains
-from .config import DomainConfig, Exchange
+from .config import DomainConfig, Exchange, Rate
 from .contract_wallets import prove_wallet
 from .db import Database, Rows, Step, Transaction
 from .enums import SELF_ONBOARDING_TYPES, ProfileType, SessionKind
 from .errors import AppError, ErrorCode
-from .ledger import spend_parameters, spend_statement, spend_step
+from .ledger import spend_parameters, spend_statement, spend_step, unspent
 from .ratelimit import (
     Bucket,
     RateLimited,
@@ -73,7 +73,6 @@ from .ratelimit import (
     client_bucket,
     refusal,
     refused_wait,
-    refused_waits,
     take_parameters,
     take_statement,
     take_step,
@@ -122,33 +121,39 @@ async def onboard(
 ) -> Onboarded:
     config = creds.config
     now = time.time()
-    client = (
-        client_bucket(config.rate_limit_per_ip, request.client_ip)
-        if request.client_ip is not None and config.rate_limit_per_ip is not None
-        else None
-    )
-    paid = False
-
-    async def pay() -> None:
-        """Take the attempt's client-address token, once: before a contract wallet's chain call
-        (whoever makes us call a node pays first), or after a refusal that undid the take."""
-        nonlocal paid
-        if client is not None and not paid:
-            paid = True
-            await admit_client(db, client[1], request.client_ip or "", now)
-
+    address = _AddressToken(db, config.rate_limit_per_ip, request.client_ip, now)
     try:
-        proof = await _verified(config, request, int(now), chains, pay)
-        if db.dialect == "postgresql":
-            await pay()  # its own statement: the address's bucket row is locked only for it
-        onboarded = await _enter(db, creds, request, proof, now, None if paid else client)
+        proof = await _verified(config, request, int(now), chains, address.pay)
+        onboarded = await _enter(db, creds, request, proof, now, address)
     except AppError as refused:
         # Every attempt counts against its address; a refused address token is not taken twice.
         if not (isinstance(refused, RateLimited) and refused.client):
-            await pay()
+            await address.pay()
         raise
     chains.on_onboarded(proof.kind)
     return onboarded
+
+
+class _AddressToken:
+    """The attempt's client-address token, taken once: by the admission that commits it, or by
+    `pay` (before a contract wallet's chain call, whoever makes us call a node pays first; or
+    after a refusal that undid the admission's take)."""
+
+    def __init__(self, db: Database, rate: Rate | None, address: str | None, now: float) -> None:
+        self._db, self._address, self._now = db, address, now
+        self.bucket = None if rate is None or address is None else client_bucket(rate, address)
+        self.taken = self.bucket is None
+        """Taken already, or nothing to take (no limit, or no client address)."""
+
+    @property
+    def pending(self) -> Bucket | None:
+        """The bucket for the admission to take from, unless its token is already taken."""
+        return None if self.taken else self.bucket
+
+    async def pay(self) -> None:
+        if not self.taken and self.bucket is not None and self._address is not None:
+            self.taken = True
+            await admit_client(self._db, self.bucket[1], self._address, self._now)
 
 
 async def _verified(
@@ -186,7 +191,7 @@ async def _enter(
     request: OnboardRequest,
     proof: WalletProof,
     now: float,
-    client: Bucket | None,
+    address: _AddressToken,
 ) -> Onboarded:
     """The one transaction: tokens, ledger, profile, credentials."""
     config = creds.config
@@ -195,7 +200,7 @@ async def _enter(
     wallet_limit = wallet_bucket(rate, wallet) if rate is not None else None
     now_s, now_us = int(now), int(now * 1_000_000)
     entry = ProfileEntry(wallet, request.exchange_id.lower(), request.profile_type, now_us)
-    admission = Admission(entry, client, wallet_limit, proof, request.timestamp, now)
+    admission = Admission(entry, address, wallet_limit, proof, request.timestamp, now)
     if request.is_client:
         async with db.transaction() as transaction:
             browser = _BrowserSession(db, creds, now_s)
@@ -214,12 +219,16 @@ class Admission:
     """What the transaction admits: the tokens to take, the proof to spend, the profile."""
 
     entry: ProfileEntry
-    client: Bucket | None
-    """The client address's bucket (None: not limited, or its token already taken)."""
+    address: _AddressToken
     wallet: Bucket | None
     proof: WalletProof
     expires_at: int
     now: float
+    client: Bucket | None = dataclasses.field(init=False)
+    """The client address's bucket (None: not limited, or its token already taken)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "client", self.address.pending)
 
     @property
     def buckets(self) -> list[Bucket]:
@@ -234,8 +243,8 @@ async def _admitted(
     admission: Admission,
     browser: _BrowserSession | None = None,
 ) -> tuple[ProfileRecord, bool]:
-    """Take the tokens, spend the proof, get or create the profile: RATE_LIMITED first, then
-    SIGNATURE_REPLAYED (the transaction, rolled back, writes nothing).
+    """Take the tokens, spend the proof, get or create the profile; a refusal (`_refused`)
+    writes nothing but the client address's token.
 
     `browser`'s session row is written in the same round trip where it can be: on PostgreSQL by
     the same statement; on SQLite, when everything was admitted and the profile was created,
@@ -264,17 +273,38 @@ async def _admitted(
     results = await transaction.batch(*steps, then=then)
     if created:  # admitted, created and committed in the batch's round trip
         return created[0], True
-    if buckets:
-        waits = await refused_waits(db, transaction, buckets, admission.now, results[0])
-        if (refused := refusal(buckets, waits)) is not None:
-            raise refused
-    if single_use and not results[-2]:
-        raise AppError(ErrorCode.SIGNATURE_REPLAYED, REPLAYED)
+    taken = {row["key"] for row in results[0]} if buckets else set()
+    replayed = single_use and not results[-2]
+    if (refused := await _refused(db, transaction, admission, taken, replayed)) is not None:
+        raise refused  # and the transaction, rolled back, writes nothing
     if results[-1]:
         return _profile(results[-1][0]), True
     existing = await _found(db, transaction, admission.entry)  # it existed, or a concurrent one
     assert existing is not None
     return existing, False
+
+
+async def _refused(
+    db: Database, transaction: Transaction, admission: Admission, taken: set[str], replayed: bool
+) -> AppError | None:
+    """The answer to an admission that did not get through, if it did not, in this order: the
+    client address's limit (over it, RATE_LIMITED whatever else is wrong), a replay (which no
+    wait would cure), the wallet's limit. `taken`: the keys of the buckets it took a token from."""
+    client, wallet = admission.client, admission.wallet
+    if client is not None and client[0] not in taken:
+        return await _limited(db, transaction, client, admission.now)
+    if replayed:
+        return AppError(ErrorCode.SIGNATURE_REPLAYED, REPLAYED)
+    if wallet is not None and wallet[0] not in taken:
+        return await _limited(db, transaction, wallet, admission.now)
+    return None
+
+
+async def _limited(
+    db: Database, transaction: Transaction, bucket: Bucket, now: float
+) -> RateLimited | None:
+    key, rate = bucket
+    return refusal([bucket], {key: await refused_wait(db, transaction, key, rate, now)})
 
 
 def _spend_parameters(admission: Admission) -> dict[str, Any]:
@@ -344,9 +374,13 @@ def _by_key_statement() -> Any:
     return sa_select(*_PROFILE.c).where(_key_matches())
 
 
-def _create_statement(db: Database) -> Any:
-    """INSERT the profile unless its key exists (then no id is drawn from the sequence),
-    RETURNING it; ON CONFLICT covers a concurrent insert of the same key."""
+def _create_statement(db: Database, when: Any = None) -> Any:
+    """INSERT the profile unless its key exists (then no id is drawn from the sequence) or
+    `when` does not hold, RETURNING it; ON CONFLICT covers a concurrent insert of the same key:
+    nothing is returned (without `when`), or (with it: PostgreSQL's one-statement admission)
+    the concurrent profile, which an update that changes nothing locks and returns. Its
+    `inserted` tells the two apart (PostgreSQL's `xmax` is 0 on a row version this statement
+    inserted, the updater's transaction on one it updated)."""
     c = _PROFILE.c
     values = sa_select(
         bindparam("wallet", type_=c.wallet.type),
@@ -355,14 +389,14 @@ def _create_statement(db: Database) -> Any:
         bindparam("leverage", type_=c.leverage.type),
         bindparam("now_us", type_=c.last_update.type),
         bindparam("now_us", type_=c.created_at.type),
-    ).where(~exists().where(_key_matches()))
+    ).where(~exists().where(_key_matches()), *([] if when is None else [when]))
     columns = ["wallet", "exchange_id", "profile_type", "leverage", "last_update", "created_at"]
-    return (
-        db.insert(Profile)
-        .from_select(columns, values)
-        .on_conflict_do_nothing(index_elements=["wallet", "exchange_id"])
-        .returning(*c)
-    )
+    insert = db.insert(Profile).from_select(columns, values)
+    key = ["wallet", "exchange_id"]
+    if when is None:
+        return insert.on_conflict_do_nothing(index_elements=key).returning(*c)
+    taken_over = insert.on_conflict_do_update(index_elements=key, set_={"wallet": c.wallet})
+    return taken_over.returning(*c, literal_column("xmax = 0").label("inserted"))
 
 
 def _profile(values: dict[str, Any]) -> ProfileRecord:
@@ -420,28 +454,50 @@ async def get_or_create_profile(
     return await _get_or_create(db, await db.joined(await session.connection()), config, entry)
 
 
-def _admit_statement(db: Database, buckets: int, single_use: bool, *, with_session: bool) -> Any:
-    """PostgreSQL: take the tokens, spend the proof, get or create the profile and (with a
-    session) insert the session for it, in one statement. It always returns one row: per bucket
-    whether it was taken (`taken_i`), whether the proof was spent (`spent`), whether the session
-    was inserted (`session`), and the profile's columns (with `created`), which are NULL when a
-    concurrent onboarding created the profile after this statement's snapshot (then no session
-    was inserted)."""
+def _admit_statement(
+    db: Database, client: bool, wallet: bool, single_use: bool, *, with_session: bool
+) -> Any:
+    """PostgreSQL: the whole admission in one statement, which is atomic on its own. Each write
+    happens only once the one before it got through, read from that one's RETURNING: the client
+    address's token, the wallet's, the proof's ledger entry, then getting or creating the profile
+    and (with a session) the session's row; so a refusal writes nothing past its own step (its
+    client-address token is kept, as `models.ratelimit`'s rule wants).
+
+    The wallet's token is taken only while the ledger holds no entry for the proof as of the
+    statement's start, so a replay does not cost the wallet a token; only a replay sent while
+    the first use is being committed (one that could as well have been the first) may.
+
+    It returns one row: per bucket i whether its token was taken (`taken_i`), whether the
+    ledger was free of the proof (`unspent`) and the proof was spent (`spent`), whether the
+    session was inserted (`session`), and the profile's columns with `created` (NULL when it
+    was refused)."""
     flags: list[Any] = []
-    if buckets:
-        taken = take_statement(db, buckets).cte("taken")
-        for i in range(buckets):
-            admitted = (
-                select(func.count()).select_from(taken).where(taken.c.key == bindparam(f"key_{i}"))
-            )
-            flags.append(admitted.scalar_subquery().label(f"taken_{i}"))
+    admitted: list[Any] = []
+    """Conditions, each that a step got through."""
+
+    def step(write: Any, name: str, flag: str) -> None:
+        cte = write.cte(name)
+        flags.append(select(func.count()).select_from(cte).scalar_subquery().label(flag))
+        admitted.append(select(literal_column("1")).select_from(cte).exists())
+
+    if client:
+        step(take_statement(db, [0]), "client_token", "taken_0")
     if single_use:
-        spent = spend_statement(db).cte("spent")
-        flags.append(select(func.count()).select_from(spent).scalar_subquery().label("spent"))
-    created = _create_statement(db).cte("created")
+        flags.append(unspent().label("unspent"))
+    if wallet:
+        guard = [unspent()] if single_use else []
+        step(
+            take_statement(db, [int(client)], when=and_(true(), *admitted, *guard)),
+            "wallet_token",
+            f"taken_{int(client)}",
+        )
+    if single_use:
+        step(spend_statement(db, when=and_(true(), *admitted)), "spent", "spent")
+    through = and_(true(), *admitted)
+    created = _create_statement(db, when=through).cte("created")
     found = union_all(
-        select(true().label("created"), *created.c),
-        select(false().label("created"), *_PROFILE.c).where(_key_matches()),
+        select(created.c.inserted.label("created"), *(created.c[c.name] for c in _PROFILE.c)),
+        select(false().label("created"), *_PROFILE.c).where(_key_matches(), through),
     ).cte("found")
     if with_session:
         session = _session_insert_for(found).cte("session")
@@ -457,30 +513,29 @@ async def _admit_at_once(
     admission: Admission,
     browser: _BrowserSession | None,
 ) -> tuple[ProfileRecord, bool]:
-    """PostgreSQL: the tokens, the proof, the profile and `browser`'s session in one statement.
-    (The client address's token was taken before, in a statement of its own: `onboard`.)"""
+    """PostgreSQL: the tokens, the proof, the profile and `browser`'s session in one statement,
+    the transaction's last: a client's goes alone, one round trip (`Transaction.finish`)."""
     entry, now = admission.entry, admission.now
     buckets, single_use = admission.buckets, config.single_use_signatures
+    client, wallet = admission.client is not None, admission.wallet is not None
+    with_session = browser is not None
     statement = db.driver_statement(
-        f"onboarding.admit.{len(buckets)}.{single_use}.{browser is not None}",
-        lambda: _admit_statement(db, len(buckets), single_use, with_session=browser is not None),
+        f"onboarding.admit.{client}.{wallet}.{single_use}.{with_session}",
+        lambda: _admit_statement(db, client, wallet, single_use, with_session=with_session),
     )
     parameters = {**entry.parameters(config), **take_parameters(buckets, now)}
     if single_use:
         parameters.update(_spend_parameters(admission))
     if browser is not None:
         parameters.update(browser.parameters())
-    (row,) = await transaction.rows(statement, parameters)
-    refused = [(key, rate) for i, (key, rate) in enumerate(buckets) if not row[f"taken_{i}"]]
-    if refused:
-        waits = {key: await refused_wait(db, transaction, key, rate, now) for key, rate in refused}
-        raise refusal(buckets, waits) or AssertionError("a refused bucket has a refusal")
-    if single_use and not row["spent"]:
-        raise AppError(ErrorCode.SIGNATURE_REPLAYED, REPLAYED)
-    if row["id"] is None:  # created by a concurrent onboarding since this statement's snapshot
-        concurrent = await _found(db, transaction, entry)
-        assert concurrent is not None
-        return concurrent, False  # its session is written with the COMMIT (`onboarded`)
+    (row,) = await transaction.finish(statement, parameters)
+    if client and row["taken_0"] and transaction.committed:
+        admission.address.taken = True  # kept, whatever the answer
+    taken = {key for i, (key, _) in enumerate(buckets) if row[f"taken_{i}"]}
+    passed = len(taken) == len(buckets)
+    replayed = single_use and not (row["unspent"] and (row["spent"] or not passed))
+    if (refused := await _refused(db, transaction, admission, taken, replayed)) is not None:
+        raise refused
     if browser is not None:
         browser.written = bool(row["session"])
     return _profile(row), bool(row["created"])

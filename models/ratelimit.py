@@ -14,9 +14,10 @@ engines (PostgreSQL row lock; SQLite's single writer): a returned row means admi
 refused and the bucket is left as it was. A missing row is a full bucket, so rows whose `full_at`
 has passed carry no information and are purged. Times are the workers' wall clocks (seconds).
 
-Several buckets are checked and taken by one statement (`take_tokens`): an onboarding takes the
-client address's and the wallet's tokens together, inside its transaction (see
-`models.onboarding`), on a table PostgreSQL keeps out of its write-ahead log (no disk flush).
+Several buckets are checked and taken by one statement (`take_tokens`): on SQLite an onboarding
+takes the client address's and the wallet's tokens together, inside its transaction; on
+PostgreSQL its one statement takes the wallet's only once the address's was taken (see
+`models.onboarding`). The table is kept out of PostgreSQL's write-ahead log (no disk flush).
 """
 
 from __future__ import annotations
@@ -73,12 +74,14 @@ Bucket = tuple[str, Rate]
 """A bucket's key and its rate."""
 
 
-def take_statement(db: Database, buckets: int) -> Any:
-    """The check-and-take UPSERT of `buckets` buckets at once, RETURNING the admitted keys.
+def take_statement(db: Database, buckets: int | Sequence[int], when: Any = None) -> Any:
+    """The check-and-take UPSERT of `buckets` buckets at once (a count, or the indices i of the
+    buckets to take), RETURNING the admitted keys; with `when`, only if that condition holds.
 
     Parameters: `now`, and per bucket i `key_i`, `per_token_i`, `tolerance_i`; only those vary,
     so it is built once per number of buckets (`Database.prepared`).
     """
+    indices = range(buckets) if isinstance(buckets, int) else buckets
     stored, key = col(RateLimitBucket.full_at), col(RateLimitBucket.key)
     now: BindParameter[float] = bindparam("now", type_=Double())
 
@@ -87,7 +90,7 @@ def take_statement(db: Database, buckets: int) -> Any:
         return case(
             *(
                 (key == bindparam(f"key_{i}"), bindparam(f"{name}_{i}", type_=Double()))
-                for i in range(buckets)
+                for i in indices
             )
         )
 
@@ -99,8 +102,8 @@ def take_statement(db: Database, buckets: int) -> Any:
             sa_select(
                 bindparam(f"key_{i}", type_=String()),
                 now + bindparam(f"per_token_{i}", type_=Double()),
-            ).where(true())
-            for i in range(buckets)
+            ).where(true() if when is None else when)
+            for i in indices
         )
     )
     return (

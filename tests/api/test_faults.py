@@ -214,15 +214,16 @@ def test_a_worker_killed_mid_onboarding_leaves_no_partial_rows(
     migrated_postgres_url: str, tmp_path: Path
 ) -> None:
     url = migrated_postgres_url
-    with instances(url, tmp_path, 1, workers=2, db_pool_size="5") as (instance,):
+    # A pool of 8: the 12 requests may all land on one worker, and 8 must reach the database.
+    with instances(url, tmp_path, 1, workers=2, db_pool_size="8") as (instance,):
         signers = [Signer() for _ in range(12)]
         proofs = [onboarding(signer) for signer in signers]
 
         async def kill_mid_transaction() -> tuple[list[Any], int, int]:
             async with new_client() as client:
                 async with table_locked(url, "auth_sessions"):
-                    # Each transaction has spent its proof and inserted its profile, and now
-                    # waits to insert its session.
+                    # Each onboarding's statement (the whole transaction, on PostgreSQL) has
+                    # reached the server and waits for the sessions table.
                     requests = [
                         asyncio.ensure_future(graphql(client, instance, ONBOARD, proof))
                         for proof in proofs

@@ -186,3 +186,60 @@ def test_a_legacy_429_validates_against_the_openapi_document(limited: TestClient
     refused = legacy_onboard_from(limited, "203.0.113.7", signer, 102)
     assert refused.status_code == 429
     check(OpenAPI.from_dict(limited.get("/openapi.json").json()), refused)
+
+
+def replay_code(client: TestClient, address: str, fields: dict[str, Any]) -> str:
+    body = onboard_from(client, address, fields).json()
+    return str(body["errors"][0]["extensions"]["code"])
+
+
+def test_replays_take_none_of_the_wallets_tokens(limited: TestClient) -> None:
+    """A replayed proof is refused and writes nothing: the wallet's two tokens stay for its
+    owner's next two proofs, however often its last one is replayed (as a client or not)."""
+    signer = Signer()
+    first = signed(signer, is_client=True, ts=fresh_timestamp(100))
+    ok(onboard_from(limited, "198.51.100.1", first).json())
+    for index in range(3):
+        replay = {**first, "isClient": index % 2 == 0}
+        assert replay_code(limited, f"198.51.100.{10 + index}", replay) == "SIGNATURE_REPLAYED"
+    second = signed(signer, is_client=False, ts=fresh_timestamp(101))
+    ok(onboard_from(limited, "198.51.100.2", second).json())
+    error = refusal(
+        onboard_from(
+            limited, "198.51.100.3", signed(signer, is_client=True, ts=fresh_timestamp(102))
+        )
+    )
+    assert "for this wallet" in error["message"]
+
+
+def test_a_replay_is_answered_as_one_even_over_the_wallets_limit(limited: TestClient) -> None:
+    """Over the wallet's limit a replay is still SIGNATURE_REPLAYED: no wait would make it work."""
+    signer = Signer()
+    proofs = [signed(signer, is_client=True, ts=fresh_timestamp(100 + i)) for i in range(2)]
+    for index, fields in enumerate(proofs):
+        ok(onboard_from(limited, f"198.51.100.{index}", fields).json())
+    assert replay_code(limited, "198.51.100.7", proofs[0]) == "SIGNATURE_REPLAYED"
+    fresh = signed(signer, is_client=True, ts=fresh_timestamp(102))
+    assert "for this wallet" in refusal(onboard_from(limited, "198.51.100.8", fresh))["message"]
+
+
+def test_a_refused_onboarding_counts_against_its_address_exactly_once(settings: Settings) -> None:
+    """Four attempts from one address with a burst of four: two onboardings, one refused by the
+    wallet's limit (its address token kept, and not taken twice), one more that still fits; the
+    fifth does not."""
+    settings.rate_limit_per_ip = Rate(burst=4, per_minute=1)
+    settings.rate_limit_per_wallet = Rate(burst=2, per_minute=1)
+    app = create_app(settings)
+    with TestClient(app, client=("198.51.100.77", 4000)) as client:
+        client.portal.call(app.state.services.db.create_schema)
+
+        def attempt(signer: Signer, ahead: int) -> Any:
+            fields = signed(signer, is_client=True, ts=fresh_timestamp(ahead))
+            return client.post("/graphql", json={"query": ONBOARD, "variables": {"input": fields}})
+
+        signer = Signer()
+        ok(attempt(signer, 100).json())
+        ok(attempt(signer, 101).json())
+        assert "for this wallet" in refusal(attempt(signer, 102))["message"]
+        ok(attempt(Signer(), 103).json())
+        assert "from this address" in refusal(attempt(Signer(), 104))["message"]

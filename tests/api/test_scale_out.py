@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -195,3 +196,48 @@ def test_serve_runs_the_requested_number_of_workers(
 
         assert asyncio.run(load()) == [None] * 20
         assert httpx.get(f"{instance.url}/readyz").status_code == 200
+
+
+def test_a_profile_created_elsewhere_during_an_onboarding_is_taken_over_in_its_statement(
+    two_instances: list[Instance], shared_database: str
+) -> None:
+    """The race the one-statement admission must settle itself: the wallet's profile is not in
+    the statement's snapshot, yet another transaction (here a bare connection, standing in for
+    another host) has inserted it and commits while the statement waits on the unique key. The
+    onboarding answers with that profile, as an existing one (its notification read, not taken
+    for a new profile's empty lists), and its session is written for it."""
+    signer = Signer()
+    wallet = signer.address.lower()
+
+    async def scenario() -> tuple[dict[str, Any], int]:
+        other = await asyncpg.connect(shared_database.replace("+asyncpg", ""), timeout=5)
+        try:
+            async with new_client() as client:
+                transaction = other.transaction()
+                await transaction.start()
+                profile_id = await other.fetchval(
+                    "INSERT INTO profiles (wallet, exchange_id, profile_type, status, balance,"
+                    " cum_trading_volume, leverage, last_update, last_liq_check, created_at)"
+                    " VALUES ($1, 'rbx', 'trader', 'active', 7, 0, '{}', 1, 0, 1) RETURNING id",
+                    wallet,
+                )
+                await other.execute(
+                    "INSERT INTO notifications (profile_id, type, title, description, created_at)"
+                    " VALUES ($1, 'info', 'made elsewhere', '', 1)",
+                    profile_id,
+                )
+                body = onboarding(signer, fresh_timestamp())
+                answer = asyncio.ensure_future(graphql(client, two_instances[0], ONBOARD, body))
+                await blocked_backends(shared_database, 1, from_each={two_instances[0].pid})
+                await transaction.commit()
+                return await answer, profile_id
+        finally:
+            await other.close()
+
+    body, profile_id = asyncio.run(scenario())
+    assert error_code(body) is None, body
+    profile = body["data"]["onboard"]["profile"]
+    assert (profile["id"], profile["balance"]) == (str(profile_id), "7")
+    assert len(profile["notifications"]["edges"]) == 1
+    sessions = "SELECT count(*) FROM auth_sessions WHERE profile_id = $1"
+    assert asyncio.run(scalar(shared_database, sessions, profile_id)) == 1
