@@ -4,6 +4,7 @@ connections leave the WAL to `Database.checkpoint`, which `serve` runs in its ho
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from pathlib import Path
 
@@ -91,3 +92,38 @@ def test_serve_checkpoints_a_sqlite_database(
             what="the WAL checkpointed into the database",
             every=0.02,
         )
+
+
+def test_steady_writes_still_let_the_checkpoint_start_the_wal_over(tmp_path: Path) -> None:
+    """A writer starts the WAL over only when every frame in it is in the file. While writes
+    never stop, a checkpoint that lets them go on always ends behind them; so `checkpoint`
+    copies the last frames with this process's writers held at their turn, and the WAL's
+    length (as each checkpoint reports it) falls back instead of growing to `WAL_CAP_PAGES`,
+    which the COMMIT that passes it would checkpoint on the event loop."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'steady.db'}")
+
+    async def run() -> list[int]:
+        writing = True
+
+        async def writer() -> None:
+            while writing:
+                async with db.write() as session:
+                    insert = text("INSERT INTO scratch VALUES (:payload)")
+                    await session.exec(insert, params={"payload": os.urandom(512)})
+
+        try:
+            await scratch_table(db)
+            task = asyncio.create_task(writer())
+            lengths = []
+            for _ in range(8):
+                await asyncio.sleep(0.05)
+                pages, _copied = await db.checkpoint() or (0, 0)
+                lengths.append(pages)
+            writing = False
+            await task
+            return lengths
+        finally:
+            await db.dispose()
+
+    lengths = asyncio.run(run())
+    assert any(later < earlier for earlier, later in itertools.pairwise(lengths)), lengths
