@@ -287,8 +287,9 @@ def machine_cpu_seconds() -> float:
 
 
 def postgres_cpu_seconds() -> float:
-    """CPU time used so far by this machine's PostgreSQL server processes (0 on SQLite, or
-    when the server runs elsewhere); its connections' backends stay up through a run."""
+    """CPU time used so far by this machine's PostgreSQL server processes (0 when the server
+    runs elsewhere). A backend that exits takes its CPU time with it, so the figure is sound
+    only while the pool keeps its connections through the run (as it now does)."""
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
@@ -594,12 +595,13 @@ class Run:
 
         run(proofs(int(rate * 2.6)), 2)
         batch = proofs(int(rate * seconds * 1.3))
-        cpu, machine, database = srv.cpu_seconds(), machine_cpu_seconds(), postgres_cpu_seconds()
+        database_cpu = postgres_cpu_seconds if self.kind == "postgresql" else lambda: 0.0
+        cpu, machine, database = srv.cpu_seconds(), machine_cpu_seconds(), database_cpu()
         result = run(batch, seconds)
         per_request = 1000 / result["requests"]
         result["server_cpu_ms"] = (srv.cpu_seconds() - cpu) * per_request
         result["machine_cpu_ms"] = (machine_cpu_seconds() - machine) * per_request
-        result["database_cpu_ms"] = (postgres_cpu_seconds() - database) * per_request
+        result["database_cpu_ms"] = (database_cpu() - database) * per_request
         # Little's law: requests in flight on average, at most the connections. More means the
         # latencies are not the ones the throughput was reached with (as wrk's at 1 connection).
         result["in_flight"] = result["per_second"] * result["mean_ms"] / 1000
@@ -693,7 +695,7 @@ def print_report(report: dict[str, Any], work: Path) -> None:
             f"p99 {run['p99_ms']:7.2f} ms   in flight {run['in_flight']:5.2f}   "
             f"worker CPU {run['server_cpu_ms']:5.2f} ms/req   machine "
             f"{run['machine_cpu_ms']:5.2f}"
-            + (f", database {run['database_cpu_ms']:4.2f}" if run["database_cpu_ms"] else "")
+            + (f", database {run['database_cpu_ms']:4.2f}" if report["db"] == "postgresql" else "")
             + (f"   ERRORS {run['errors']} (results.json)" if trouble else "")
         )
     for t in TARGETS:
