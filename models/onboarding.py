@@ -200,7 +200,9 @@ async def _enter(
     wallet_limit = wallet_bucket(rate, wallet) if rate is not None else None
     now_s, now_us = int(now), int(now * 1_000_000)
     entry = ProfileEntry(wallet, request.exchange_id.lower(), request.profile_type, now_us)
-    admission = Admission(entry, address, wallet_limit, proof, request.timestamp, now)
+    admission = Admission(
+        entry, address, address.pending, wallet_limit, proof, request.timestamp, now
+    )
     if request.is_client:
         async with db.transaction() as transaction:
             browser = _BrowserSession(db, creds, now_s)
@@ -220,15 +222,13 @@ class Admission:
 
     entry: ProfileEntry
     address: _AddressToken
+    client: Bucket | None
+    """The client address's bucket as the admission began (None: not limited, or its token
+    already taken); `address` may be marked taken on the way, this stays what was asked for."""
     wallet: Bucket | None
     proof: WalletProof
     expires_at: int
     now: float
-    client: Bucket | None = dataclasses.field(init=False)
-    """The client address's bucket (None: not limited, or its token already taken)."""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "client", self.address.pending)
 
     @property
     def buckets(self) -> list[Bucket]:

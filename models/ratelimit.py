@@ -74,14 +74,13 @@ Bucket = tuple[str, Rate]
 """A bucket's key and its rate."""
 
 
-def take_statement(db: Database, buckets: int | Sequence[int], when: Any = None) -> Any:
-    """The check-and-take UPSERT of `buckets` buckets at once (a count, or the indices i of the
-    buckets to take), RETURNING the admitted keys; with `when`, only if that condition holds.
+def take_statement(db: Database, indices: Sequence[int], when: Any = None) -> Any:
+    """The check-and-take UPSERT of the buckets numbered `indices` at once, RETURNING the
+    admitted keys; with `when`, only if that condition holds.
 
     Parameters: `now`, and per bucket i `key_i`, `per_token_i`, `tolerance_i`; only those vary,
     so it is built once per number of buckets (`Database.prepared`).
     """
-    indices = range(buckets) if isinstance(buckets, int) else buckets
     stored, key = col(RateLimitBucket.full_at), col(RateLimitBucket.key)
     now: BindParameter[float] = bindparam("now", type_=Double())
 
@@ -130,7 +129,7 @@ def take_parameters(buckets: Sequence[Bucket], now: float) -> dict[str, Any]:
 def take_step(db: Database, buckets: Sequence[Bucket], now: float) -> Step:
     """The statement that takes a token from each bucket, with its parameters."""
     statement = db.driver_statement(
-        f"ratelimit.take.{len(buckets)}", lambda: take_statement(db, len(buckets))
+        f"ratelimit.take.{len(buckets)}", lambda: take_statement(db, range(len(buckets)))
     )
     return statement, take_parameters(buckets, now)
 

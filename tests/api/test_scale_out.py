@@ -24,6 +24,7 @@ from tests.cluster import (
     Instance,
     blocked_backends,
     broken_invariants,
+    dsn,
     error_code,
     graphql,
     instances,
@@ -210,7 +211,7 @@ def test_a_profile_created_elsewhere_during_an_onboarding_is_taken_over_in_its_s
     wallet = signer.address.lower()
 
     async def scenario() -> tuple[dict[str, Any], int]:
-        other = await asyncpg.connect(shared_database.replace("+asyncpg", ""), timeout=5)
+        other = await asyncpg.connect(dsn(shared_database), timeout=5)
         try:
             async with new_client() as client:
                 transaction = other.transaction()
